@@ -1,0 +1,9 @@
+//! Sign-up and sign-in: the account logic behind both the pages and the JSON API.
+
+mod signin;
+mod signup;
+mod user;
+
+pub use signin::{sign_in, Credentials, LoginInput, SignInError};
+pub use signup::{sign_up, NewAccount, SignUpError, SignupInput};
+pub use user::AuthUser;

@@ -1,0 +1,88 @@
+use serde::Serialize;
+
+use crate::clock::{rfc3339, Timestamp};
+use crate::store::sessions::SessionRecord;
+use crate::store::users::{split_roles, UserRecord};
+
+/// The signed-in user as handlers see it: no password hash, no secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    /// Primary key.
+    pub id: i64,
+    /// Display name.
+    pub username: String,
+    /// Normalised address.
+    pub email: String,
+    /// Whether the address was confirmed.
+    pub email_verified: bool,
+    /// Explicit roles (`user` is implicit).
+    pub roles: Vec<String>,
+    /// Profile field.
+    pub first_name: Option<String>,
+    /// Profile field.
+    pub last_name: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl AuthUser {
+    /// Whether the user holds `role` (`user` is held by everyone signed in).
+    pub fn has_role(&self, role: &str) -> bool {
+        role == "user" || self.roles.iter().any(|r| r == role)
+    }
+
+    pub(crate) fn from_session(record: &SessionRecord) -> Option<Self> {
+        Some(Self {
+            id: record.user_id?,
+            username: record.username.clone()?,
+            email: record.email.clone()?,
+            email_verified: record.email_verified?,
+            roles: split_roles(record.roles.as_deref()?),
+            first_name: record.first_name.clone(),
+            last_name: record.last_name.clone(),
+            created_at: record.user_created_at?,
+        })
+    }
+
+    /// The JSON `User` object of the API.
+    pub fn to_json(&self) -> UserJson<'_> {
+        UserJson {
+            id: self.id,
+            username: &self.username,
+            email: &self.email,
+            email_verified: self.email_verified,
+            roles: &self.roles,
+            created_at: rfc3339(self.created_at),
+            first_name: self.first_name.as_deref(),
+            last_name: self.last_name.as_deref(),
+        }
+    }
+}
+
+impl From<&UserRecord> for AuthUser {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            roles: u.role_list(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// PRODUCT.md's `User` object.
+#[derive(Debug, Serialize)]
+pub struct UserJson<'a> {
+    id: i64,
+    username: &'a str,
+    email: &'a str,
+    email_verified: bool,
+    roles: &'a [String],
+    created_at: String,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+}

@@ -1,0 +1,308 @@
+//! Configuration: built-in defaults, then an optional `latch.toml`, then `LATCH_*` environment
+//! variables, then command-line flags (each layer overrides the one before).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration of a latch process.
+///
+/// `Debug` masks every secret, so a `Config` may be logged.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// `sqlite://path` or `postgres://…`.
+    pub database_url: String,
+    /// External origin (`https://auth.example.com`); defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Directory where mail is written when no SMTP server is configured.
+    pub mail_outbox: PathBuf,
+    /// `smtp://user:pass@host:587` or `smtps://…`; when set, mail goes over SMTP.
+    pub smtp_url: Option<String>,
+    /// Refuse sign-in to accounts whose email address is not verified.
+    pub require_verified_email: bool,
+    /// Argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub hash_workers: usize,
+    /// Seconds of inactivity after which a session ends.
+    pub session_idle_timeout_secs: i64,
+    /// Seconds after sign-in after which a session ends whatever its activity.
+    pub session_absolute_timeout_secs: i64,
+    /// Idle and absolute lifetime of a "remember me" session, in seconds.
+    pub remember_me_secs: i64,
+    /// Largest number of database connections; 0 picks a default for the database kind.
+    pub db_max_connections: u32,
+    /// Seconds to wait for a database connection before answering 503.
+    pub db_acquire_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://latch.db".into(),
+            public_url: None,
+            mail_outbox: PathBuf::from("outbox"),
+            smtp_url: None,
+            require_verified_email: false,
+            argon2_memory_kib: argon2::Params::DEFAULT_M_COST,
+            argon2_iterations: argon2::Params::DEFAULT_T_COST,
+            argon2_parallelism: argon2::Params::DEFAULT_P_COST,
+            hash_workers: 0,
+            session_idle_timeout_secs: 30 * 60,
+            session_absolute_timeout_secs: 12 * 3600,
+            remember_me_secs: 30 * 24 * 3600,
+            db_max_connections: 0,
+            db_acquire_timeout_secs: 5,
+        }
+    }
+}
+
+/// Values given as command-line flags; `None` leaves the lower layers alone.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    /// `--bind`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// `--database`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--public-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// `--mail-outbox`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_outbox: Option<PathBuf>,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A layer could not be read or a value has the wrong type.
+    #[error("invalid configuration: {0}")]
+    Load(String),
+    /// A value has the right type but is not acceptable.
+    #[error("invalid configuration: {field}: {message}")]
+    Invalid {
+        /// The setting's name.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The kind of database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Config {
+    /// Loads the layers: defaults, the TOML file (`path`, which must exist when `required`),
+    /// `LATCH_*` variables, then `overrides`.
+    pub fn load(path: &Path, required: bool, overrides: &Overrides) -> Result<Self, ConfigError> {
+        if required && !path.exists() {
+            return Err(ConfigError::Load(format!(
+                "configuration file {} does not exist",
+                path.display()
+            )));
+        }
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("LATCH_").ignore(&["config", "log"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that deserialised but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| ConfigError::Invalid {
+            field,
+            message: message.to_owned(),
+        };
+        self.database_kind()?;
+        if let Some(public) = &self.public_url {
+            let url = url::Url::parse(public)
+                .map_err(|e| invalid("public_url", &format!("not a URL ({e})")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(invalid(
+                    "public_url",
+                    "must be an http:// or https:// origin, like https://auth.example.com",
+                ));
+            }
+        }
+        if let Some(smtp) = &self.smtp_url {
+            let url =
+                url::Url::parse(smtp).map_err(|e| invalid("smtp_url", &format!("not a URL ({e})")))?;
+            if !matches!(url.scheme(), "smtp" | "smtps") {
+                return Err(invalid("smtp_url", "must start with smtp:// or smtps://"));
+            }
+        }
+        argon2::Params::new(
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| invalid("argon2_memory_kib", &format!("Argon2 parameters rejected: {e}")))?;
+        if self.argon2_memory_kib > 1024 * 1024 {
+            return Err(invalid("argon2_memory_kib", "must be at most 1048576 (1 GiB)"));
+        }
+        for (field, value) in [
+            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
+            ("session_absolute_timeout_secs", self.session_absolute_timeout_secs),
+            ("remember_me_secs", self.remember_me_secs),
+        ] {
+            if value <= 0 {
+                return Err(invalid(field, "must be a positive number of seconds"));
+            }
+        }
+        if self.db_acquire_timeout_secs == 0 {
+            return Err(invalid("db_acquire_timeout_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Which database the URL names.
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let url = self.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(ConfigError::Invalid {
+                field: "database_url",
+                message: "must start with sqlite:// or postgres://".into(),
+            })
+        }
+    }
+
+    /// Whether cookies must be `Secure` and `__Host-` prefixed.
+    pub fn is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+    }
+
+    /// The configuration as `key = value` lines with every secret masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut masked = self.clone();
+        masked.database_url = mask_url(&masked.database_url);
+        masked.smtp_url = masked.smtp_url.as_deref().map(mask_url);
+        toml_string(&masked)
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_masked_toml())
+    }
+}
+
+fn toml_string(config: &Config) -> String {
+    // figment already depends on `toml`; going through its Value keeps the output valid TOML.
+    match figment::value::Value::serialize(config) {
+        Ok(value) => render_value(&value),
+        Err(e) => format!("# could not render configuration: {e}"),
+    }
+}
+
+fn render_value(value: &figment::value::Value) -> String {
+    use figment::value::Value;
+    let mut out = String::new();
+    if let Value::Dict(_, dict) = value {
+        for (key, v) in dict {
+            let rendered = match v {
+                Value::String(_, s) => format!("{s:?}"),
+                Value::Bool(_, b) => b.to_string(),
+                Value::Num(_, n) => n
+                    .to_i128()
+                    .map(|i| i.to_string())
+                    .or_else(|| n.to_f64().map(|f| f.to_string()))
+                    .unwrap_or_default(),
+                Value::Empty(_, _) => "# not set".into(),
+                other => format!("{other:?}"),
+            };
+            if rendered.starts_with('#') {
+                out.push_str(&format!("# {key} = (not set)\n"));
+            } else {
+                out.push_str(&format!("{key} = {rendered}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Replaces the password of a URL with `****`.
+pub fn mask_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("****"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let config = Config {
+            database_url: "postgres://app:hunter2@db/latch".into(),
+            smtp_url: Some("smtp://mailer:s3cret@mail:587".into()),
+            ..Config::default()
+        };
+        let text = config.to_masked_toml();
+        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+        assert!(text.contains("****"));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_database_url_is_refused() {
+        let config = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn public_url_must_be_http() {
+        let config = Config {
+            public_url: Some("ftp://x".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let config = Config {
+            public_url: Some("https://auth.example.com".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok() && config.is_https());
+    }
+}

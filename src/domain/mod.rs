@@ -1,0 +1,47 @@
+//! Domain types: each one can only hold a valid value, so code that receives one need not
+//! check it again ("parse, don't validate").
+
+mod email;
+mod field_errors;
+mod flex;
+mod next_path;
+mod password;
+mod token;
+mod username;
+
+pub use email::EmailAddress;
+pub use field_errors::FieldErrors;
+pub use flex::flex_bool;
+pub use next_path::NextPath;
+pub use password::Password;
+pub use token::{constant_time_eq, SecretToken, TokenHash};
+pub use username::Username;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// NFKC-normalises `s`, the form every identifier and password is compared in.
+pub(crate) fn nfkc(s: &str) -> String {
+    s.nfkc().collect()
+}
+
+/// NFKC then lower case: the form identifiers are looked up in.
+pub fn nfkc_lower(s: &str) -> String {
+    nfkc(s).to_lowercase()
+}
+
+/// Parses an optional profile field (first or last name): trimmed, at most 100 characters,
+/// no control characters; empty means absent.
+pub fn parse_profile_name(raw: Option<&str>) -> Result<Option<String>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let value = nfkc(raw.trim());
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > 100 {
+        return Err("Must be at most 100 characters.".into());
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err("Must not contain control characters.".into());
+    }
+    Ok(Some(value))
+}

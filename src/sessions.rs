@@ -1,0 +1,172 @@
+//! Sessions: a 256-bit secret in an HttpOnly cookie, only its hash in the database.
+//!
+//! A session is created when a visitor first needs one (a CSRF token for the sign-in form),
+//! replaced by a new one at sign-in and sign-up (so a planted id is worthless), and deleted at
+//! sign-out. Loading it is one indexed lookup that also returns the user; the idle timer is
+//! written back at most once a minute, not on every request.
+
+use cookie::{Cookie, SameSite};
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::clock::Timestamp;
+use crate::domain::SecretToken;
+use crate::store::sessions::{self as store, ClientInfo, SessionRecord};
+use crate::store::StoreError;
+
+/// Seconds between two writes of `last_seen_at` for one session.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// The session of the current request.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    token: SecretToken,
+    record: SessionRecord,
+}
+
+impl ActiveSession {
+    /// The signed-in user, if any.
+    pub fn user(&self) -> Option<AuthUser> {
+        AuthUser::from_session(&self.record)
+    }
+
+    /// The public id of this session.
+    pub fn id(&self) -> i64 {
+        self.record.id
+    }
+
+    /// The CSRF token bound to this session (derived from its secret, so never stored).
+    pub fn csrf_token(&self) -> String {
+        self.token.derive("csrf")
+    }
+
+    /// The secret (to hash for deletion).
+    pub fn token(&self) -> &SecretToken {
+        &self.token
+    }
+}
+
+/// The cookie's name: `__Host-` prefixed behind https, so no subdomain can set it.
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.config.is_https() {
+        "__Host-latch_session"
+    } else {
+        "latch_session"
+    }
+}
+
+/// Finds the session for a cookie value; `None` when unknown, expired or malformed.
+pub async fn load(state: &AppState, cookie_value: &str) -> Result<Option<ActiveSession>, StoreError> {
+    let Some(token) = SecretToken::from_client(cookie_value) else {
+        return Ok(None);
+    };
+    let Some(record) = store::find(&state.db, &token.hash()).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if is_expired(state, &record, now) || record.locked == Some(true) {
+        store::delete_by_hash(&state.db, &token.hash()).await?;
+        return Ok(None);
+    }
+    let mut record = record;
+    if now - record.last_seen_at >= TOUCH_INTERVAL {
+        store::touch(&state.db, record.id, now).await?;
+        record.last_seen_at = now;
+    }
+    Ok(Some(ActiveSession { token, record }))
+}
+
+fn is_expired(state: &AppState, record: &SessionRecord, now: Timestamp) -> bool {
+    let config = &state.config;
+    let (idle, absolute) = if record.remember {
+        (config.remember_me_secs, config.remember_me_secs)
+    } else {
+        (config.session_idle_timeout_secs, config.session_absolute_timeout_secs)
+    };
+    now - record.last_seen_at > idle || now - record.created_at > absolute
+}
+
+/// A newly started session and the `Set-Cookie` value that hands it to the client.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The session, as later requests will load it.
+    pub session: ActiveSession,
+    /// The `Set-Cookie` header value.
+    pub set_cookie: String,
+}
+
+/// Starts a session (anonymous when `user` is `None`), replacing `previous` if given.
+pub async fn start(
+    state: &AppState,
+    user: Option<&crate::store::users::UserRecord>,
+    remember: bool,
+    client: &ClientInfo,
+    previous: Option<&ActiveSession>,
+) -> Result<NewSession, StoreError> {
+    if let Some(previous) = previous {
+        store::delete_by_hash(&state.db, &previous.token.hash()).await?;
+    }
+    let token = SecretToken::generate().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let now = state.clock.now();
+    let user_id = user.map(|u| u.id);
+    let id = store::insert(&state.db, &token.hash(), user_id, remember, now, client).await?;
+    let record = SessionRecord {
+        id,
+        user_id,
+        remember,
+        created_at: now,
+        last_seen_at: now,
+        username: user.map(|u| u.username.clone()),
+        email: user.map(|u| u.email.clone()),
+        email_verified: user.map(|u| u.email_verified),
+        first_name: user.and_then(|u| u.first_name.clone()),
+        last_name: user.and_then(|u| u.last_name.clone()),
+        roles: user.map(|u| u.roles.clone()),
+        locked: user.map(|u| u.locked),
+        user_created_at: user.map(|u| u.created_at),
+    };
+    let max_age = remember.then_some(state.config.remember_me_secs);
+    let set_cookie = session_cookie(state, token.expose(), max_age);
+    Ok(NewSession {
+        session: ActiveSession { token, record },
+        set_cookie,
+    })
+}
+
+/// Deletes the session (sign-out) and returns the `Set-Cookie` value that clears the cookie.
+pub async fn end(state: &AppState, session: &ActiveSession) -> Result<String, StoreError> {
+    store::delete_by_hash(&state.db, &session.token.hash()).await?;
+    Ok(removal_cookie(state))
+}
+
+/// A `Set-Cookie` value that deletes the session cookie.
+pub fn removal_cookie(state: &AppState) -> String {
+    session_cookie(state, "", Some(0))
+}
+
+/// Builds the cookie: HttpOnly, SameSite=Lax, Path=/, Secure behind https, and a lifetime
+/// only for "remember me" (otherwise it ends with the browser).
+fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String {
+    let mut cookie = Cookie::build((cookie_name(state), value.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(state.config.is_https());
+    if let Some(seconds) = max_age {
+        cookie = cookie.max_age(cookie::time::Duration::seconds(seconds));
+    }
+    cookie.build().to_string()
+}
+
+/// Deletes expired sessions; run periodically.
+pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
+    let c = &state.config;
+    store::delete_expired(
+        &state.db,
+        state.clock.now(),
+        c.session_idle_timeout_secs,
+        c.session_absolute_timeout_secs,
+        c.remember_me_secs,
+    )
+    .await
+}

@@ -1,0 +1,110 @@
+//! The database: one store on SQLite or PostgreSQL.
+//!
+//! Both backends run the same SQL (`$1` placeholders, `RETURNING`, times bound from Rust as
+//! Unix seconds). [`db_run!`] expands one query body into a match arm per pool, so each query
+//! is written once and checked by the compiler against both drivers. Only the migrations
+//! differ (`migrations/sqlite`, `migrations/postgres`), because DDL is where the dialects do.
+
+mod error;
+pub mod sessions;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::{Config, DatabaseKind};
+pub use error::StoreError;
+
+/// A connection pool to one of the supported databases.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// An embedded SQLite file.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server.
+    Postgres(PgPool),
+}
+
+/// Runs the same query body against whichever pool `$db` holds.
+///
+/// ```ignore
+/// db_run!(db, |pool| sqlx::query("SELECT 1").execute(pool).await)
+/// ```
+macro_rules! db_run {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use db_run;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Db {
+    /// Opens a pool for the configured database (creating a SQLite file when missing). It
+    /// connects once, so an unreachable database is reported at start.
+    pub async fn connect(config: &Config) -> Result<Self, StoreError> {
+        let kind = config
+            .database_kind()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let acquire = Duration::from_secs(config.db_acquire_timeout_secs);
+        let url = config.database_url.as_str();
+        match kind {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("database_url: {e}")))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let max = if config.db_max_connections == 0 { 4 } else { config.db_max_connections };
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(1)
+                    .acquire_timeout(acquire)
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Config(format!("database_url: {e}")))?;
+                let max = if config.db_max_connections == 0 { 10 } else { config.db_max_connections };
+                let pool = PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(acquire)
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Applies every migration not yet applied. Safe to run again, and from several
+    /// processes at once (the migrator takes a database lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        db_run!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Closes every connection (at shutdown).
+    pub async fn close(&self) {
+        db_run!(self, |pool| pool.close().await)
+    }
+}

@@ -1,0 +1,126 @@
+//! Server-side sessions, keyed by the hash of the cookie's secret.
+
+use super::{db_run, Db, StoreError};
+use crate::clock::Timestamp;
+use crate::domain::TokenHash;
+
+/// A session and, when signed in, its user: what one request's lookup returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    /// Public id (shown in session lists; not the cookie secret).
+    pub id: i64,
+    /// The signed-in user, or `None` for an anonymous session (CSRF only).
+    pub user_id: Option<i64>,
+    /// Whether it is a "remember me" session.
+    pub remember: bool,
+    /// Creation time (the absolute timeout counts from here).
+    pub created_at: Timestamp,
+    /// Last request seen (the idle timeout counts from here), updated at most once a minute.
+    pub last_seen_at: Timestamp,
+    /// The user's display name.
+    pub username: Option<String>,
+    /// The user's address.
+    pub email: Option<String>,
+    /// Whether the address was confirmed.
+    pub email_verified: Option<bool>,
+    /// Profile field.
+    pub first_name: Option<String>,
+    /// Profile field.
+    pub last_name: Option<String>,
+    /// Space-separated roles.
+    pub roles: Option<String>,
+    /// Locked by an administrator.
+    pub locked: Option<bool>,
+    /// When the user was created.
+    pub user_created_at: Option<Timestamp>,
+}
+
+/// Where a new session comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client IP address.
+    pub ip: Option<String>,
+    /// `User-Agent` header, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// Stores a new session and returns its public id.
+pub async fn insert(
+    db: &Db,
+    hash: &TokenHash,
+    user_id: Option<i64>,
+    remember: bool,
+    now: Timestamp,
+    client: &ClientInfo,
+) -> Result<i64, StoreError> {
+    let sql = "INSERT INTO sessions (token_hash, user_id, remember, created_at, last_seen_at, ip, \
+               user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING id";
+    let (id,): (i64,) = db_run!(db, |pool| sqlx::query_as(sql)
+        .bind(hash.as_bytes())
+        .bind(user_id)
+        .bind(remember)
+        .bind(now)
+        .bind(client.ip.as_deref())
+        .bind(client.user_agent.as_deref())
+        .fetch_one(pool)
+        .await)?;
+    Ok(id)
+}
+
+/// The one indexed lookup an authenticated request costs.
+pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    let sql = "SELECT s.id, s.user_id, s.remember, s.created_at, s.last_seen_at, u.username, \
+               u.email, u.email_verified, u.first_name, u.last_name, u.roles, u.locked, \
+               u.created_at AS user_created_at \
+               FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+    Ok(db_run!(db, |pool| sqlx::query_as::<_, SessionRecord>(sql)
+        .bind(hash.as_bytes())
+        .fetch_optional(pool)
+        .await)?)
+}
+
+/// Moves the idle timeout forward.
+pub async fn touch(db: &Db, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    let sql = "UPDATE sessions SET last_seen_at = $1 WHERE id = $2";
+    db_run!(db, |pool| sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Ends one session by its secret's hash.
+pub async fn delete_by_hash(db: &Db, hash: &TokenHash) -> Result<(), StoreError> {
+    let sql = "DELETE FROM sessions WHERE token_hash = $1";
+    db_run!(db, |pool| sqlx::query(sql).bind(hash.as_bytes()).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Ends every session of a user; returns how many ended.
+pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM sessions WHERE user_id = $1";
+    let done = db_run!(db, |pool| sqlx::query(sql)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done)
+}
+
+/// Deletes sessions past their idle or absolute timeout.
+pub async fn delete_expired(
+    db: &Db,
+    now: Timestamp,
+    idle: i64,
+    absolute: i64,
+    remember: i64,
+) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM sessions WHERE \
+               (remember = FALSE AND (last_seen_at < $1 OR created_at < $2)) \
+               OR (remember = TRUE AND (last_seen_at < $3 OR created_at < $3))";
+    let done = db_run!(db, |pool| sqlx::query(sql)
+        .bind(now - idle)
+        .bind(now - absolute)
+        .bind(now - remember)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done)
+}

@@ -1,0 +1,116 @@
+//! The JSON API under `/api/auth/`, with the classic endpoint names.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use super::error::{axum_json, ApiError};
+use super::extract::{Client, CurrentUser, MaybeSession, RequireUser};
+use super::input::{Input, NoFields};
+use crate::app::AppState;
+use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignupInput};
+use crate::sessions::{self, NewSession};
+
+/// The API routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/csrf", get(csrf_get))
+        .route("/api/auth/verify_auth", get(verify_auth))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/signup", post(signup))
+        .route("/auth/check", get(forward_auth))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn with_cookies(mut response: Response, cookies: &[&str]) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// `{"user": …}` with the new session's cookie and its CSRF token (which changed with it).
+fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response {
+    let mut response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
+    if let Ok(token) = HeaderValue::from_str(&new.session.csrf_token()) {
+        response.headers_mut().insert(HeaderName::from_static("x-csrf-token"), token);
+    }
+    with_cookies(response, &[&new.set_cookie])
+}
+
+/// `GET /api/auth/csrf`: the token for this session, starting an anonymous one if needed.
+async fn csrf_get(State(state): State<AppState>, MaybeSession(session): MaybeSession, Client(client): Client) -> ApiResult {
+    let (session, cookie) = match session {
+        Some(s) => (s, None),
+        None => {
+            let new = sessions::start(&state, None, false, &client, None).await?;
+            (new.session, Some(new.set_cookie))
+        }
+    };
+    let response = axum_json(&json!({ "csrf_token": session.csrf_token() }));
+    Ok(with_cookies(response, cookie.as_slice().iter().map(String::as_str).collect::<Vec<_>>().as_slice()))
+}
+
+/// `GET /api/auth/verify_auth`: who is signed in.
+async fn verify_auth(RequireUser(user): RequireUser) -> Response {
+    axum_json(&json!({ "user": user.to_json() }))
+}
+
+/// `POST /api/auth/login`.
+async fn login(State(state): State<AppState>, Client(client): Client, input: Input<LoginInput>) -> ApiResult {
+    let credentials = Credentials::try_from(&input.data).map_err(ApiError::Validation)?;
+    let user = auth::sign_in(&state, &credentials).await?;
+    let remember = input.data.remember_me.unwrap_or(false);
+    let new = sessions::start(&state, Some(&user), remember, &client, input.session.as_ref()).await?;
+    Ok(signed_in(StatusCode::OK, &AuthUser::from(&user), &new))
+}
+
+/// `POST /api/auth/logout`: ends the session; without one there is nothing to do.
+async fn logout(State(state): State<AppState>, MaybeSession(session): MaybeSession, request: Request) -> Response {
+    let Some(session) = session else {
+        return with_cookies(StatusCode::NO_CONTENT.into_response(), &[&sessions::removal_cookie(&state)]);
+    };
+    if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
+        return rejection.into_response();
+    }
+    match sessions::end(&state, &session).await {
+        Ok(clear) => with_cookies(StatusCode::NO_CONTENT.into_response(), &[&clear]),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// `POST /api/auth/signup`: creates the account and signs it in.
+async fn signup(State(state): State<AppState>, Client(client): Client, input: Input<SignupInput>) -> ApiResult {
+    let Input { data, session } = input;
+    let account = NewAccount::try_from(data).map_err(ApiError::Validation)?;
+    let user = auth::sign_up(&state, &account, "").await?;
+    let new = sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
+    Ok(signed_in(StatusCode::CREATED, &AuthUser::from(&user), &new))
+}
+
+/// `GET /auth/check`: forward-auth for nginx `auth_request`, Caddy and Traefik.
+async fn forward_auth(CurrentUser(user): CurrentUser) -> Response {
+    let Some(user) = user else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    let pairs = [
+        ("x-latch-user", user.username.clone()),
+        ("x-latch-user-id", user.id.to_string()),
+        ("x-latch-roles", user.roles.join(",")),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}

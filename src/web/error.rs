@@ -1,0 +1,335 @@
+//! Every failure a request can end in, mapped to HTTP once: JSON for the API, a page for
+//! browsers. Causes of server errors are logged here and never shown to the client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::{SignInError, SignUpError};
+use crate::domain::FieldErrors;
+use crate::passwords::HashError;
+use crate::store::StoreError;
+
+/// A request's failure, with the status and code PRODUCT.md gives it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body cannot be read (malformed JSON, invalid UTF-8, repeated fields).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: not signed in.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// 401: wrong password or unknown account.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 403: signed in without the permission.
+    #[error("forbidden")]
+    Forbidden,
+    /// 403: missing or wrong CSRF token.
+    #[error("csrf failed")]
+    CsrfFailed,
+    /// 403: locked by an administrator.
+    #[error("account locked")]
+    AccountLocked,
+    /// 403: email verification required.
+    #[error("email unverified")]
+    EmailUnverified,
+    /// 404: no such route or resource.
+    #[error("not found")]
+    NotFound,
+    /// 405: the route exists with other methods.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: username taken.
+    #[error("username taken")]
+    UsernameTaken,
+    /// 409: email taken.
+    #[error("email taken")]
+    EmailTaken,
+    /// 413: body over 1 MiB.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: body with a content type other than JSON or a form.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: fields failed validation.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// 503: the database is unreachable.
+    #[error("service unavailable")]
+    Unavailable,
+    /// 500: a bug or an unexpected failure (already logged).
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => StatusCode::BAD_REQUEST,
+            Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Forbidden | CsrfFailed | AccountLocked | EmailUnverified => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UsernameTaken | EmailTaken => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable `snake_case` code clients branch on.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => "bad_request",
+            Unauthenticated => "unauthenticated",
+            InvalidCredentials => "invalid_credentials",
+            Forbidden => "forbidden",
+            CsrfFailed => "csrf_failed",
+            AccountLocked => "account_locked",
+            EmailUnverified => "email_unverified",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            UsernameTaken => "username_taken",
+            EmailTaken => "email_taken",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            Validation(_) => "validation_failed",
+            Unavailable => "service_unavailable",
+            Internal => "internal_error",
+        }
+    }
+
+    /// A message for a person.
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            BadRequest(detail) => format!("The request body could not be read: {detail}"),
+            Unauthenticated => "You need to sign in first.".into(),
+            InvalidCredentials => "Invalid username, email or password.".into(),
+            Forbidden => "You do not have permission to do this.".into(),
+            CsrfFailed => {
+                "The CSRF token is missing or invalid. Reload the page (or fetch /api/auth/csrf) and try again."
+                    .into()
+            }
+            AccountLocked => "This account is locked. Contact an administrator.".into(),
+            EmailUnverified => {
+                "Verify your email address before signing in; we can send the link again.".into()
+            }
+            NotFound => "There is nothing here.".into(),
+            MethodNotAllowed => "This method is not allowed here.".into(),
+            UsernameTaken => "This username is already taken.".into(),
+            EmailTaken => "An account with this email address already exists.".into(),
+            PayloadTooLarge => "The request body is larger than 1 MiB.".into(),
+            UnsupportedMediaType => {
+                "Send the body as application/json or application/x-www-form-urlencoded.".into()
+            }
+            Validation(_) => "Some fields are invalid.".into(),
+            Unavailable => "The service is temporarily unavailable. Try again shortly.".into(),
+            Internal => "Something went wrong on our side. Try again later.".into(),
+        }
+    }
+
+    /// The field errors of a validation failure, including the fields that a 409 concerns.
+    pub fn fields(&self) -> Option<FieldErrors> {
+        match self {
+            ApiError::Validation(fields) => Some(fields.clone()),
+            ApiError::UsernameTaken => Some(FieldErrors::single("username", self.message())),
+            ApiError::EmailTaken => Some(FieldErrors::single("email", self.message())),
+            _ => None,
+        }
+    }
+
+    /// The JSON envelope `{"error": {"code", "message", "fields"?}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = json!({ "code": self.code(), "message": self.message() });
+        if let (Some(fields), Some(map)) = (self.fields(), error.as_object_mut()) {
+            map.insert("fields".into(), json!(fields));
+        }
+        json!({ "error": error })
+    }
+
+    /// The error as an HTML page, for browsers.
+    pub fn into_page(self) -> Response {
+        error_page(self.status(), &self.message())
+    }
+
+    fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        ApiError::Internal
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, axum_json(&self.to_json())).into_response();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().remove(header::ALLOW);
+        }
+        response
+    }
+}
+
+/// A JSON body with its content type, without pulling in axum's `json` feature.
+pub fn axum_json(value: &serde_json::Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// A small self-contained error page.
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{code} {title} · latch</title><link rel=\"stylesheet\" href=\"/static/pico.min.css\">\
+         <link rel=\"stylesheet\" href=\"/static/latch.css\"></head><body><main class=\"container\">\
+         <article><h1>{code} {title}</h1><p>{message}</p><p><a href=\"/\">Go to the home page</a></p>\
+         </article></main></body></html>",
+        code = status.as_u16(),
+        title = escape(title),
+        message = escape(message),
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        body,
+    )
+        .into_response()
+}
+
+/// Escapes text for HTML (only used outside the autoescaping templates).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::InvalidCredentials => ApiError::InvalidCredentials,
+            SignInError::Locked => ApiError::AccountLocked,
+            SignInError::EmailUnverified => ApiError::EmailUnverified,
+            SignInError::Store(e) => e.into(),
+            SignInError::Hash(e) => e.into(),
+        }
+    }
+}
+
+impl From<SignUpError> for ApiError {
+    fn from(e: SignUpError) -> Self {
+        match e {
+            SignUpError::UsernameTaken => ApiError::UsernameTaken,
+            SignUpError::EmailTaken => ApiError::EmailTaken,
+            SignUpError::Store(e) => e.into(),
+            SignUpError::Hash(e) => e.into(),
+        }
+    }
+}
+
+impl From<minijinja::Error> for ApiError {
+    fn from(e: minijinja::Error) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
+/// An extractor's failure, rendered as JSON for the API and as a page for browsers.
+#[derive(Debug)]
+pub struct Rejection {
+    /// What went wrong.
+    pub error: ApiError,
+    /// Whether the request came from a page (render HTML) rather than the API.
+    pub html: bool,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        if self.html {
+            self.error.into_page()
+        } else {
+            self.error.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_follows_the_contract() {
+        let cases = [
+            (ApiError::InvalidCredentials, 401, "invalid_credentials"),
+            (ApiError::CsrfFailed, 403, "csrf_failed"),
+            (ApiError::UsernameTaken, 409, "username_taken"),
+            (ApiError::EmailTaken, 409, "email_taken"),
+            (ApiError::Validation(FieldErrors::new()), 422, "validation_failed"),
+            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::AccountLocked, 403, "account_locked"),
+            (ApiError::Unavailable, 503, "service_unavailable"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status().as_u16(), status);
+            assert_eq!(error.code(), code);
+            assert_eq!(error.to_json()["error"]["code"], code);
+        }
+    }
+
+    #[test]
+    fn server_errors_hide_their_cause() {
+        let e: ApiError = StoreError::Migration("SELECT secret FROM users".into()).into();
+        assert!(!e.to_json().to_string().contains("SELECT"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn validation_lists_fields() {
+        let e = ApiError::Validation(FieldErrors::single("email", "bad"));
+        assert_eq!(e.to_json()["error"]["fields"]["email"][0], "bad");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("<a href='x'>&\""), "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;");
+    }
+}

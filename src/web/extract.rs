@@ -1,0 +1,153 @@
+//! Extractors that handlers declare in their signature: the session, the optional user, the
+//! required user, and the client's address. Each reads only request parts, so any of them
+//! can precede a body extractor; the session is loaded once per request and cached.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::{ApiError, Rejection};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::sessions::{self, ActiveSession};
+use crate::store::sessions::ClientInfo;
+
+/// Whether a path belongs to the JSON API (errors as JSON, 401 instead of a redirect).
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/api" || path.starts_with("/auth/")
+}
+
+/// The request's session, if its cookie names a live one.
+#[derive(Debug, Clone)]
+pub struct MaybeSession(pub Option<ActiveSession>);
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Rejection> {
+        if let Some(cached) = parts.extensions.get::<MaybeSession>() {
+            return Ok(cached.clone());
+        }
+        let name = sessions::cookie_name(state);
+        let value = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| cookie::Cookie::split_parse(h.to_owned()))
+            .filter_map(Result::ok)
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned());
+        let session = match value {
+            Some(value) => sessions::load(state, &value).await.map_err(|e| Rejection {
+                error: e.into(),
+                html: !is_api_path(parts.uri.path()),
+            })?,
+            None => None,
+        };
+        let found = MaybeSession(session);
+        parts.extensions.insert(found.clone());
+        Ok(found)
+    }
+}
+
+/// The signed-in user, or `None`: for pages that look different when signed in.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Rejection> {
+        let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
+        Ok(CurrentUser(session.and_then(|s| s.user())))
+    }
+}
+
+/// A signed-in user, required: anonymous API requests get 401, pages a 303 to
+/// `/login?next=<this page>`.
+#[derive(Debug, Clone)]
+pub struct RequireUser(pub AuthUser);
+
+/// Why [`RequireUser`] refused a request.
+#[derive(Debug)]
+pub enum AuthRejection {
+    /// API request without a session: 401.
+    Api(Rejection),
+    /// Page request without a session: redirect to the sign-in page.
+    Login(String),
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            AuthRejection::Api(r) => r.into_response(),
+            AuthRejection::Login(next) => {
+                let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                Redirect::to(&format!("/login?next={encoded}")).into_response()
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for RequireUser {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthRejection> {
+        let api = is_api_path(parts.uri.path());
+        let user = CurrentUser::from_request_parts(parts, state)
+            .await
+            .map_err(AuthRejection::Api)?
+            .0;
+        match user {
+            Some(user) => Ok(RequireUser(user)),
+            None if api => Err(AuthRejection::Api(Rejection {
+                error: ApiError::Unauthenticated,
+                html: false,
+            })),
+            None => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "/".into());
+                Err(AuthRejection::Login(next))
+            }
+        }
+    }
+}
+
+/// Where the request comes from: stored with new sessions.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect());
+        Ok(Client(ClientInfo { ip, user_agent }))
+    }
+}
+
+/// 303 See Other to `location`, plus extra headers (cookies).
+pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response();
+    for cookie in set_cookies {
+        if let Ok(value) = header::HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,299 @@
+//! Server-rendered pages: they work without JavaScript, every form carries the CSRF token,
+//! and a form with errors is shown again with a message at each bad field.
+
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{see_other, Client, CurrentUser, MaybeSession, RequireUser};
+use super::input::{Input, NoFields};
+use crate::app::AppState;
+use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignInError, SignupInput};
+use crate::domain::{FieldErrors, NextPath};
+use crate::sessions::{self, ActiveSession};
+use crate::store::sessions::ClientInfo;
+
+/// The page routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index_get))
+        .route("/login", get(login_get).post(login_post))
+        .route("/register", get(register_get).post(register_post))
+        .route("/logout", post(logout_post))
+        .route("/dashboard", get(dashboard_get))
+}
+
+/// A page handler's failure, shown as an error page.
+#[derive(Debug)]
+pub struct PageError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        self.0.into_page()
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+const FLASH_COOKIE: &str = "latch_flash";
+
+/// One-time messages shown on the next page; the cookie holds only a code, never text, so
+/// nobody can make the site display words of their choosing.
+const FLASHES: &[(&str, &str, &str)] = &[
+    ("signed_out", "info", "You have been signed out."),
+    ("signed_in", "info", "Welcome back! You are signed in."),
+    ("welcome", "info", "Your account is ready and you are signed in."),
+];
+
+fn flash_cookie(code: &str) -> String {
+    format!("{FLASH_COOKIE}={code}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60")
+}
+
+fn read_flash(headers: &HeaderMap) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("latch_flash="))
+        .find_map(|code| FLASHES.iter().find(|(c, _, _)| *c == code))
+}
+
+/// What every page shows: the user, the CSRF token, a flash message.
+struct Frame<'a> {
+    user: Option<&'a AuthUser>,
+    csrf_token: Option<String>,
+    headers: &'a HeaderMap,
+}
+
+fn render(
+    state: &AppState,
+    frame: &Frame<'_>,
+    template: &str,
+    status: StatusCode,
+    extra: minijinja::Value,
+    set_cookies: &[String],
+) -> PageResult {
+    let flash = read_flash(frame.headers);
+    let ctx = context! {
+        user => frame.user.map(|u| u.to_json()),
+        csrf_token => frame.csrf_token,
+        flash => flash.map(|(_, kind, message)| context! { kind, message }),
+        ..extra
+    };
+    let html = state.templates.render(template, ctx)?;
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        html,
+    )
+        .into_response();
+    let mut cookies = set_cookies.to_vec();
+    if flash.is_some() {
+        cookies.push(format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"));
+    }
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The session to put a CSRF token in, started (anonymous) when the visitor has none.
+async fn ensure_session(
+    state: &AppState,
+    session: Option<ActiveSession>,
+    client: &ClientInfo,
+) -> Result<(ActiveSession, Vec<String>), ApiError> {
+    match session {
+        Some(s) => Ok((s, Vec::new())),
+        None => {
+            let new = sessions::start(state, None, false, client, None).await?;
+            Ok((new.session, vec![new.set_cookie]))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// The `next` value to carry through a form: kept only when safe.
+fn safe_next(raw: Option<&str>) -> Option<String> {
+    raw.and_then(NextPath::parse).map(|p| p.as_str().to_owned())
+}
+
+async fn index_get(State(state): State<AppState>, MaybeSession(session): MaybeSession, headers: HeaderMap) -> PageResult {
+    let user = session.as_ref().and_then(|s| s.user());
+    let frame = Frame {
+        user: user.as_ref(),
+        csrf_token: session.map(|s| s.csrf_token()),
+        headers: &headers,
+    };
+    render(&state, &frame, "index.html", StatusCode::OK, context! {}, &[])
+}
+
+async fn login_get(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    Client(client): Client,
+    Query(query): Query<NextQuery>,
+    headers: HeaderMap,
+) -> PageResult {
+    if session.as_ref().and_then(|s| s.user()).is_some() {
+        return Ok(see_other(NextPath::or_dashboard(query.next.as_deref()).as_str(), &[]));
+    }
+    let (session, cookies) = ensure_session(&state, session, &client).await?;
+    let frame = Frame { user: None, csrf_token: Some(session.csrf_token()), headers: &headers };
+    let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
+    render(&state, &frame, "login.html", StatusCode::OK, extra, &cookies)
+}
+
+async fn login_post(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    input: Input<LoginInput>,
+) -> PageResult {
+    let Input { data, session } = input;
+    let next = safe_next(data.next.as_deref());
+    let show_again = |status, errors: FieldErrors, form_error: Option<String>| {
+        let frame = Frame {
+            user: None,
+            csrf_token: session.as_ref().map(|s| s.csrf_token()),
+            headers: &headers,
+        };
+        let extra = context! {
+            next => next.clone(),
+            values => context! { login => data.login.clone(), remember_me => data.remember_me },
+            errors => errors,
+            form_error => form_error,
+        };
+        render(&state, &frame, "login.html", status, extra, &[])
+    };
+    let credentials = match Credentials::try_from(&data) {
+        Ok(c) => c,
+        Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors, None),
+    };
+    match auth::sign_in(&state, &credentials).await {
+        Ok(user) => {
+            let remember = data.remember_me.unwrap_or(false);
+            let new = sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;
+            let target = NextPath::or_dashboard(next.as_deref());
+            Ok(see_other(target.as_str(), &[new.set_cookie, flash_cookie("signed_in")]))
+        }
+        Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::EmailUnverified)) => {
+            let error = ApiError::from(e);
+            show_again(error.status(), FieldErrors::new(), Some(error.message()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn register_get(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    Client(client): Client,
+    Query(query): Query<NextQuery>,
+    headers: HeaderMap,
+) -> PageResult {
+    if session.as_ref().and_then(|s| s.user()).is_some() {
+        return Ok(see_other("/dashboard", &[]));
+    }
+    let (session, cookies) = ensure_session(&state, session, &client).await?;
+    let frame = Frame { user: None, csrf_token: Some(session.csrf_token()), headers: &headers };
+    let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
+    render(&state, &frame, "register.html", StatusCode::OK, extra, &cookies)
+}
+
+/// The register form: the sign-up fields plus where to go afterwards.
+#[derive(Debug, Deserialize)]
+struct RegisterForm {
+    #[serde(flatten)]
+    fields: SignupInput,
+    next: Option<String>,
+}
+
+async fn register_post(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    input: Input<RegisterForm>,
+) -> PageResult {
+    let Input { data, session } = input;
+    let next = safe_next(data.next.as_deref());
+    let values = context! {
+        username => data.fields.username.clone(),
+        email => data.fields.email.clone(),
+        first_name => data.fields.first_name.clone(),
+        last_name => data.fields.last_name.clone(),
+    };
+    let show_again = |status, errors: FieldErrors| {
+        let frame = Frame {
+            user: None,
+            csrf_token: session.as_ref().map(|s| s.csrf_token()),
+            headers: &headers,
+        };
+        let extra = context! { next => next.clone(), values => values.clone(), errors => errors };
+        render(&state, &frame, "register.html", status, extra, &[])
+    };
+    let account = match NewAccount::try_from(data.fields) {
+        Ok(account) => account,
+        Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors),
+    };
+    match auth::sign_up(&state, &account, "").await {
+        Ok(user) => {
+            let new = sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
+            let target = NextPath::or_dashboard(next.as_deref());
+            Ok(see_other(target.as_str(), &[new.set_cookie, flash_cookie("welcome")]))
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            match error.fields() {
+                Some(fields) => show_again(error.status(), fields),
+                None => Err(PageError(error)),
+            }
+        }
+    }
+}
+
+async fn logout_post(State(state): State<AppState>, MaybeSession(session): MaybeSession, request: Request) -> PageResult {
+    let Some(session) = session else {
+        return Ok(see_other("/", &[sessions::removal_cookie(&state)]));
+    };
+    if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
+        return Ok(rejection.into_response());
+    }
+    let clear = sessions::end(&state, &session).await?;
+    Ok(see_other("/", &[clear, flash_cookie("signed_out")]))
+}
+
+async fn dashboard_get(
+    State(state): State<AppState>,
+    RequireUser(user): RequireUser,
+    MaybeSession(session): MaybeSession,
+    headers: HeaderMap,
+) -> PageResult {
+    let frame = Frame {
+        user: Some(&user),
+        csrf_token: session.map(|s| s.csrf_token()),
+        headers: &headers,
+    };
+    let joined = crate::clock::rfc3339(user.created_at);
+    let extra = context! { joined };
+    let _ = CurrentUser(None);
+    render(&state, &frame, "dashboard.html", StatusCode::OK, extra, &[])
+}

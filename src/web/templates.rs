@@ -1,0 +1,69 @@
+//! Page templates, compiled into the binary and autoescaped (every `.html` template escapes
+//! what it prints, so user text is inert).
+
+use minijinja::Environment;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
+    ("index.html", include_str!("../../templates/index.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("register.html", include_str!("../../templates/register.html")),
+    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+];
+
+/// The loaded templates.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// Loads every template. They are compile-time constants; a syntax error fails the test
+    /// suite (`templates_parse`) rather than a request.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "template does not parse");
+            }
+        }
+        Self { env }
+    }
+
+    /// Renders `name` with `context`.
+    pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(context)
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse() {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).unwrap();
+        }
+    }
+
+    #[test]
+    fn user_text_is_escaped() {
+        let t = Templates::new();
+        let html = t
+            .render(
+                "dashboard.html",
+                minijinja::context! { user => minijinja::context! { username => "<script>alert(1)</script>", roles => Vec::<String>::new() }, csrf_token => "t" },
+            )
+            .unwrap();
+        assert!(!html.contains("<script>alert(1)</script>"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+}
