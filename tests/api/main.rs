@@ -1,0 +1,16 @@
+//! One integration-test binary: black-box tests that start the real application on a random
+//! port with a fresh database and talk HTTP to it.
+#![allow(dead_code)]
+
+mod helpers;
+
+mod accounts;
+mod cli;
+mod csrf;
+mod headers;
+mod input;
+mod ops;
+mod pages;
+mod redirects;
+mod sessions;
+mod smoke;
