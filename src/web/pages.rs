@@ -10,7 +10,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{see_other, Client, CurrentUser, MaybeSession, RequireUser};
+use super::extract::{see_other, Client, MaybeSession, RequireUser};
 use super::input::{Input, NoFields};
 use crate::app::AppState;
 use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignInError, SignupInput};
@@ -292,8 +292,5 @@ async fn dashboard_get(
         csrf_token: session.map(|s| s.csrf_token()),
         headers: &headers,
     };
-    let joined = crate::clock::rfc3339(user.created_at);
-    let extra = context! { joined };
-    let _ = CurrentUser(None);
-    render(&state, &frame, "dashboard.html", StatusCode::OK, extra, &[])
+    render(&state, &frame, "dashboard.html", StatusCode::OK, context! {}, &[])
 }
