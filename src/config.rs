@@ -40,6 +40,12 @@ pub struct Config {
     pub session_absolute_timeout_secs: i64,
     /// Idle and absolute lifetime of a "remember me" session, in seconds.
     pub remember_me_secs: i64,
+    /// Failed sign-ins per account within the window before sign-in answers 429.
+    pub throttle_account_failures: i64,
+    /// Failed sign-ins per client IP within the window before sign-in answers 429.
+    pub throttle_ip_failures: i64,
+    /// Length of the throttling window in seconds.
+    pub throttle_window_secs: i64,
     /// Largest number of database connections; 0 picks a default for the database kind.
     pub db_max_connections: u32,
     /// Seconds to wait for a database connection before answering 503.
@@ -62,6 +68,9 @@ impl Default for Config {
             session_idle_timeout_secs: 30 * 60,
             session_absolute_timeout_secs: 12 * 3600,
             remember_me_secs: 30 * 24 * 3600,
+            throttle_account_failures: 5,
+            throttle_ip_failures: 100,
+            throttle_window_secs: 15 * 60,
             db_max_connections: 0,
             db_acquire_timeout_secs: 5,
         }
@@ -168,9 +177,12 @@ impl Config {
             ("session_idle_timeout_secs", self.session_idle_timeout_secs),
             ("session_absolute_timeout_secs", self.session_absolute_timeout_secs),
             ("remember_me_secs", self.remember_me_secs),
+            ("throttle_account_failures", self.throttle_account_failures),
+            ("throttle_ip_failures", self.throttle_ip_failures),
+            ("throttle_window_secs", self.throttle_window_secs),
         ] {
             if value <= 0 {
-                return Err(invalid(field, "must be a positive number of seconds"));
+                return Err(invalid(field, "must be a positive number"));
             }
         }
         if self.db_acquire_timeout_secs == 0 {

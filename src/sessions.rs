@@ -158,9 +158,10 @@ fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String
     cookie.build().to_string()
 }
 
-/// Deletes expired sessions; run periodically.
+/// Deletes expired sessions and sign-in failures past the throttling window; run periodically.
 pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     let c = &state.config;
+    crate::store::throttle::purge(&state.db, state.clock.now() - c.throttle_window_secs).await?;
     store::delete_expired(
         &state.db,
         state.clock.now(),

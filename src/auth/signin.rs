@@ -2,7 +2,7 @@ use crate::app::AppState;
 use crate::domain::{nfkc_lower, Password};
 use crate::passwords::{HashError, Verification};
 use crate::store::users::{self, UserRecord};
-use crate::store::StoreError;
+use crate::store::{throttle, StoreError};
 
 /// What a user typed to sign in.
 #[derive(Debug)]
@@ -25,6 +25,13 @@ pub enum SignInError {
     /// Verification is required and the address is not verified.
     #[error("email not verified")]
     EmailUnverified,
+    /// Too many recent failures for this account or client; try again after `retry_after`
+    /// seconds (refused even with the right password).
+    #[error("too many attempts")]
+    Throttled {
+        /// Seconds until the oldest counted failure leaves the window.
+        retry_after: i64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -35,39 +42,34 @@ pub enum SignInError {
 
 /// Checks the credentials. An unknown account costs the same Argon2 work as a wrong password,
 /// and a hash with old parameters is replaced by one with the current parameters.
+///
+/// Failures are counted in the database per account and per client IP (so the limits hold
+/// across processes). An identifier with no account is counted under its own name, exactly
+/// like an account, so the limiter reveals nothing about which accounts exist.
 #[tracing::instrument(skip_all)]
-pub async fn sign_in(state: &AppState, credentials: &Credentials) -> Result<UserRecord, SignInError> {
+pub async fn sign_in(
+    state: &AppState,
+    credentials: &Credentials,
+    client_ip: Option<&str>,
+) -> Result<UserRecord, SignInError> {
     let norm = nfkc_lower(credentials.login.trim());
     let user = if norm.is_empty() || norm.len() > 254 {
         None
     } else {
         users::find_by_login(&state.db, &norm).await?
     };
-    let verification = state
-        .hasher
-        .verify(&credentials.password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
-    let outcome = match (user, verification) {
-        (Some(user), Verification::Match { needs_rehash }) => {
-            if user.locked {
-                Err(SignInError::Locked)
-            } else if state.config.require_verified_email && !user.email_verified {
-                Err(SignInError::EmailUnverified)
-            } else {
-                let new_hash = if needs_rehash {
-                    Some(state.hasher.hash(&credentials.password).await?)
-                } else {
-                    None
-                };
-                users::record_sign_in(&state.db, user.id, state.clock.now(), new_hash.as_deref())
-                    .await?;
-                Ok(user)
-            }
-        }
-        _ => Err(SignInError::InvalidCredentials),
+    let account_key = match &user {
+        Some(user) => format!("user:{}", user.id),
+        None => format!("login:{norm}"),
+    };
+    let ip_key = client_ip.map(|ip| format!("ip:{ip}"));
+    let outcome = match throttled(state, &account_key, ip_key.as_deref()).await? {
+        Some(retry_after) => Err(SignInError::Throttled { retry_after }),
+        None => check(state, credentials, user, &account_key, ip_key.as_deref()).await,
     };
     let label = match &outcome {
         Ok(_) => "success",
+        Err(SignInError::Throttled { .. }) => "throttled",
         Err(SignInError::InvalidCredentials) => "invalid_credentials",
         Err(SignInError::Locked) => "locked",
         Err(SignInError::EmailUnverified) => "email_unverified",
@@ -75,6 +77,61 @@ pub async fn sign_in(state: &AppState, credentials: &Credentials) -> Result<User
     };
     metrics::counter!("latch_sign_ins_total", "outcome" => label).increment(1);
     outcome
+}
+
+/// Seconds to wait when the account or the client has used up its failures, else `None`.
+async fn throttled(state: &AppState, account_key: &str, ip_key: Option<&str>) -> Result<Option<i64>, StoreError> {
+    let config = &state.config;
+    let now = state.clock.now();
+    let since = now - config.throttle_window_secs;
+    let limits = [
+        Some((account_key, config.throttle_account_failures)),
+        ip_key.map(|key| (key, config.throttle_ip_failures)),
+    ];
+    for (key, limit) in limits.into_iter().flatten() {
+        let (count, oldest) = throttle::count_since(&state.db, key, since).await?;
+        if count >= limit {
+            let retry_after = oldest.unwrap_or(now) + config.throttle_window_secs - now;
+            return Ok(Some(retry_after.max(1)));
+        }
+    }
+    Ok(None)
+}
+
+async fn check(
+    state: &AppState,
+    credentials: &Credentials,
+    user: Option<UserRecord>,
+    account_key: &str,
+    ip_key: Option<&str>,
+) -> Result<UserRecord, SignInError> {
+    let verification = state
+        .hasher
+        .verify(&credentials.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let user = match (user, verification) {
+        (Some(user), Verification::Match { needs_rehash }) => (user, needs_rehash),
+        _ => {
+            let keys: Vec<&str> = [Some(account_key), ip_key].into_iter().flatten().collect();
+            throttle::record(&state.db, &keys, state.clock.now()).await?;
+            return Err(SignInError::InvalidCredentials);
+        }
+    };
+    let (user, needs_rehash) = user;
+    if user.locked {
+        return Err(SignInError::Locked);
+    }
+    if state.config.require_verified_email && !user.email_verified {
+        return Err(SignInError::EmailUnverified);
+    }
+    let new_hash = if needs_rehash {
+        Some(state.hasher.hash(&credentials.password).await?)
+    } else {
+        None
+    };
+    users::record_sign_in(&state.db, user.id, state.clock.now(), new_hash.as_deref()).await?;
+    throttle::clear(&state.db, account_key).await?;
+    Ok(user)
 }
 
 /// The sign-in fields as sent (JSON or form).

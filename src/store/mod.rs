@@ -7,6 +7,7 @@
 
 mod error;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::str::FromStr;

@@ -66,7 +66,7 @@ async fn verify_auth(RequireUser(user): RequireUser) -> Response {
 /// `POST /api/auth/login`.
 async fn login(State(state): State<AppState>, Client(client): Client, input: Input<LoginInput>) -> ApiResult {
     let credentials = Credentials::try_from(&input.data).map_err(ApiError::Validation)?;
-    let user = auth::sign_in(&state, &credentials).await?;
+    let user = auth::sign_in(&state, &credentials, client.ip.as_deref()).await?;
     let remember = input.data.remember_me.unwrap_or(false);
     let new = sessions::start(&state, Some(&user), remember, &client, input.session.as_ref()).await?;
     Ok(signed_in(StatusCode::OK, &AuthUser::from(&user), &new))

@@ -46,6 +46,12 @@ pub enum ApiError {
     /// 409: email taken.
     #[error("email taken")]
     EmailTaken,
+    /// 429: too many failed sign-ins; retry after the given seconds.
+    #[error("too many attempts")]
+    TooManyAttempts {
+        /// Seconds for the `Retry-After` header.
+        retry_after: i64,
+    },
     /// 413: body over 1 MiB.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -75,6 +81,7 @@ impl ApiError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -98,6 +105,7 @@ impl ApiError {
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
             PayloadTooLarge => "payload_too_large",
+            TooManyAttempts { .. } => "too_many_attempts",
             UnsupportedMediaType => "unsupported_media_type",
             Validation(_) => "validation_failed",
             Unavailable => "service_unavailable",
@@ -126,6 +134,10 @@ impl ApiError {
             UsernameTaken => "This username is already taken.".into(),
             EmailTaken => "An account with this email address already exists.".into(),
             PayloadTooLarge => "The request body is larger than 1 MiB.".into(),
+            TooManyAttempts { retry_after } => format!(
+                "Too many failed sign-in attempts. Try again in {} minute(s).",
+                (retry_after + 59) / 60
+            ),
             UnsupportedMediaType => {
                 "Send the body as application/json or application/x-www-form-urlencoded.".into()
             }
@@ -156,7 +168,18 @@ impl ApiError {
 
     /// The error as an HTML page, for browsers.
     pub fn into_page(self) -> Response {
-        error_page(self.status(), &self.message())
+        let mut response = error_page(self.status(), &self.message());
+        self.add_headers(&mut response);
+        response
+    }
+
+    /// Headers that belong to the error whatever its rendering (`Retry-After`).
+    pub fn add_headers(&self, response: &mut Response) {
+        if let ApiError::TooManyAttempts { retry_after } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
     }
 
     fn internal(cause: &dyn std::fmt::Display) -> Self {
@@ -169,9 +192,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, axum_json(&self.to_json())).into_response();
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            response.headers_mut().remove(header::ALLOW);
-        }
+        self.add_headers(&mut response);
         response
     }
 }
@@ -249,6 +270,7 @@ impl From<SignInError> for ApiError {
             SignInError::InvalidCredentials => ApiError::InvalidCredentials,
             SignInError::Locked => ApiError::AccountLocked,
             SignInError::EmailUnverified => ApiError::EmailUnverified,
+            SignInError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
             SignInError::Store(e) => e.into(),
             SignInError::Hash(e) => e.into(),
         }
@@ -306,6 +328,7 @@ mod tests {
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::AccountLocked, 403, "account_locked"),
+            (ApiError::TooManyAttempts { retry_after: 60 }, 429, "too_many_attempts"),
             (ApiError::Unavailable, 503, "service_unavailable"),
         ];
         for (error, status, code) in cases {

@@ -188,16 +188,23 @@ async fn login_post(
         Ok(c) => c,
         Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors, None),
     };
-    match auth::sign_in(&state, &credentials).await {
+    match auth::sign_in(&state, &credentials, client.ip.as_deref()).await {
         Ok(user) => {
             let remember = data.remember_me.unwrap_or(false);
             let new = sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;
             let target = NextPath::or_dashboard(next.as_deref());
             Ok(see_other(target.as_str(), &[new.set_cookie, flash_cookie("signed_in")]))
         }
-        Err(e @ (SignInError::InvalidCredentials | SignInError::Locked | SignInError::EmailUnverified)) => {
+        Err(
+            e @ (SignInError::InvalidCredentials
+            | SignInError::Locked
+            | SignInError::EmailUnverified
+            | SignInError::Throttled { .. }),
+        ) => {
             let error = ApiError::from(e);
-            show_again(error.status(), FieldErrors::new(), Some(error.message()))
+            let mut response = show_again(error.status(), FieldErrors::new(), Some(error.message()))?;
+            error.add_headers(&mut response);
+            Ok(response)
         }
         Err(e) => Err(e.into()),
     }

@@ -14,3 +14,4 @@ mod pages;
 mod redirects;
 mod sessions;
 mod smoke;
+mod throttle;
