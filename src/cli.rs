@@ -173,9 +173,13 @@ async fn state(config: Config) -> Result<AppState, CliError> {
 async fn serve(config: Config) -> Result<(), CliError> {
     let app = App::build(config).await.map_err(|e| CliError::new(e.to_string()))?;
     let url = app.state().config.public_url.clone().unwrap_or_default();
-    println!("latch listening on http://{} (public URL {url})", app.local_addr());
-    println!("Create the first admin with: latch user add <username> <email> --role admin");
-    let _ = std::io::stdout().flush();
+    // Written with errors ignored: a closed stdout (`latch serve | head -1`) must not stop
+    // the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "latch listening on http://{} (public URL {url})", app.local_addr());
+    let _ = writeln!(out, "Create the first admin with: latch user add <username> <email> --role admin");
+    let _ = out.flush();
+    drop(out);
     tracing::info!(addr = %app.local_addr(), "listening");
     app.run_until_stopped()
         .await
