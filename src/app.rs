@@ -34,6 +34,8 @@ impl AppState {
     /// Connects and migrates the database and prepares the hasher: everything but the
     /// listener (the CLI's user commands use this too).
     pub async fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let metrics = crate::telemetry::metrics_handle();
+        metrics::gauge!("latch_password_hash_queue_depth").set(0.0);
         let db = Db::connect(&config).await?;
         db.migrate().await?;
         let hasher = PasswordHasher::new(
@@ -43,14 +45,17 @@ impl AppState {
             config.hash_workers,
         )
         .map_err(|e| StartError::Other(e.to_string()))?;
-        hasher.warm_up().await.map_err(|e| StartError::Other(e.to_string()))?;
+        hasher
+            .warm_up()
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
         Ok(Self {
             config: Arc::new(config),
             db,
             hasher,
             clock,
             templates: Arc::new(web::templates::Templates::new()),
-            metrics: crate::telemetry::metrics_handle(),
+            metrics,
         })
     }
 }
@@ -88,10 +93,16 @@ impl App {
     }
 
     /// [`App::build`] with another time source (tests move a [`crate::clock::ManualClock`]).
-    pub async fn build_with_clock(mut config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+    pub async fn build_with_clock(
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
         let listener = TcpListener::bind(config.bind)
             .await
-            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?;
@@ -99,7 +110,11 @@ impl App {
             config.public_url = Some(format!("http://{local_addr}"));
         }
         let state = AppState::new(config, clock).await?;
-        Ok(Self { listener, state, local_addr })
+        Ok(Self {
+            listener,
+            state,
+            local_addr,
+        })
     }
 
     /// The address actually bound.
@@ -118,7 +133,10 @@ impl App {
     }
 
     /// Serves until `stop` completes, then finishes in-flight requests (at most 10 s).
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let state = self.state.clone();
         let purge = tokio::spawn(purge_loop(state.clone()));
         let router = web::router(state.clone());

@@ -110,7 +110,10 @@ impl CliError {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -143,7 +146,9 @@ fn load_config(global: &GlobalArgs) -> Result<Config, CliError> {
 async fn execute(cli: Cli) -> Result<(), CliError> {
     let config = load_config(&cli.global)?;
     match cli.command {
-        Command::Config { command: ConfigCommand::Check } => {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
             print!("{}", config.to_masked_toml());
             println!("# configuration is valid");
             Ok(())
@@ -171,13 +176,22 @@ async fn state(config: Config) -> Result<AppState, CliError> {
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
-    let app = App::build(config).await.map_err(|e| CliError::new(e.to_string()))?;
+    let app = App::build(config)
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
     let url = app.state().config.public_url.clone().unwrap_or_default();
     // Written with errors ignored: a closed stdout (`latch serve | head -1`) must not stop
     // the server.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "latch listening on http://{} (public URL {url})", app.local_addr());
-    let _ = writeln!(out, "Create the first admin with: latch user add <username> <email> --role admin");
+    let _ = writeln!(
+        out,
+        "latch listening on http://{} (public URL {url})",
+        app.local_addr()
+    );
+    let _ = writeln!(
+        out,
+        "Create the first admin with: latch user add <username> <email> --role admin"
+    );
     let _ = out.flush();
     drop(out);
     tracing::info!(addr = %app.local_addr(), "listening");
@@ -190,10 +204,20 @@ async fn serve(config: Config) -> Result<(), CliError> {
 
 async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliError> {
     match command {
-        UserCommand::Add { username, email, role, password_stdin } => {
-            let role = role.map(|r| r.trim().to_ascii_lowercase()).filter(|r| r != "user");
+        UserCommand::Add {
+            username,
+            email,
+            role,
+            password_stdin,
+        } => {
+            let role = role
+                .map(|r| r.trim().to_ascii_lowercase())
+                .filter(|r| r != "user");
             if let Some(role) = &role {
-                if !users::role_exists(&state.db, role).await.map_err(store_error)? {
+                if !users::role_exists(&state.db, role)
+                    .await
+                    .map_err(store_error)?
+                {
                     return Err(CliError::new(format!("unknown role {role:?}")));
                 }
             }
@@ -220,8 +244,14 @@ async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliE
             let user = auth::sign_up(state, &account, role.as_deref().unwrap_or(""))
                 .await
                 .map_err(|e| match e {
-                    SignUpError::UsernameTaken => CliError::new(format!("username {:?} is already taken", account.username.as_str())),
-                    SignUpError::EmailTaken => CliError::new(format!("email {:?} is already registered", account.email.as_str())),
+                    SignUpError::UsernameTaken => CliError::new(format!(
+                        "username {:?} is already taken",
+                        account.username.as_str()
+                    )),
+                    SignUpError::EmailTaken => CliError::new(format!(
+                        "email {:?} is already registered",
+                        account.email.as_str()
+                    )),
                     other => CliError::new(other.to_string()),
                 })?;
             let roles = user.role_list();
@@ -229,13 +259,20 @@ async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliE
                 "created user {} (id {}){}",
                 user.username,
                 user.id,
-                if roles.is_empty() { String::new() } else { format!(" with roles: {}", roles.join(", ")) }
+                if roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with roles: {}", roles.join(", "))
+                }
             );
             Ok(())
         }
         UserCommand::List => {
             let list = users::list(&state.db).await.map_err(store_error)?;
-            println!("{:<6} {:<32} {:<40} {:<16} created", "id", "username", "email", "roles");
+            println!(
+                "{:<6} {:<32} {:<40} {:<16} created",
+                "id", "username", "email", "roles"
+            );
             for u in list {
                 println!(
                     "{:<6} {:<32} {:<40} {:<16} {}",
@@ -248,17 +285,32 @@ async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliE
             }
             Ok(())
         }
-        UserCommand::Passwd { user, password_stdin } => {
+        UserCommand::Passwd {
+            user,
+            password_stdin,
+        } => {
             let found = users::find_by_login(&state.db, &nfkc_lower(user.trim()))
                 .await
                 .map_err(store_error)?
                 .ok_or_else(|| CliError::new(format!("no user {user:?}")))?;
             let raw = read_password(password_stdin)?;
-            let password = Password::new_for_account(&raw).map_err(|m| CliError::new(format!("password: {m}")))?;
-            let hash = state.hasher.hash(&password).await.map_err(|e| CliError::new(e.to_string()))?;
-            users::set_password_hash(&state.db, found.id, &hash).await.map_err(store_error)?;
-            let ended = session_store::delete_for_user(&state.db, found.id).await.map_err(store_error)?;
-            println!("password changed for {}; {ended} session(s) ended", found.username);
+            let password = Password::new_for_account(&raw)
+                .map_err(|m| CliError::new(format!("password: {m}")))?;
+            let hash = state
+                .hasher
+                .hash(&password)
+                .await
+                .map_err(|e| CliError::new(e.to_string()))?;
+            users::set_password_hash(&state.db, found.id, &hash)
+                .await
+                .map_err(store_error)?;
+            let ended = session_store::delete_for_user(&state.db, found.id)
+                .await
+                .map_err(store_error)?;
+            println!(
+                "password changed for {}; {ended} session(s) ended",
+                found.username
+            );
             Ok(())
         }
     }
@@ -283,8 +335,10 @@ fn read_password(from_stdin: bool) -> Result<String, CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::new("no terminal to prompt for the password; pass --password-stdin and write it to standard input"));
     }
-    let first = rpassword::prompt_password("Password: ").map_err(|e| CliError::new(e.to_string()))?;
-    let second = rpassword::prompt_password("Repeat the password: ").map_err(|e| CliError::new(e.to_string()))?;
+    let first =
+        rpassword::prompt_password("Password: ").map_err(|e| CliError::new(e.to_string()))?;
+    let second = rpassword::prompt_password("Repeat the password: ")
+        .map_err(|e| CliError::new(e.to_string()))?;
     if first != second {
         return Err(CliError::new("the passwords do not match"));
     }

@@ -157,25 +157,36 @@ impl Config {
             }
         }
         if let Some(smtp) = &self.smtp_url {
-            let url =
-                url::Url::parse(smtp).map_err(|e| invalid("smtp_url", &format!("not a URL ({e})")))?;
+            let url = url::Url::parse(smtp)
+                .map_err(|e| invalid("smtp_url", &format!("not a URL ({e})")))?;
             if !matches!(url.scheme(), "smtp" | "smtps") {
                 return Err(invalid("smtp_url", "must start with smtp:// or smtps://"));
             }
         }
-        argon2::Params::new(
-            self.argon2_memory_kib,
-            self.argon2_iterations,
-            self.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| invalid("argon2_memory_kib", &format!("Argon2 parameters rejected: {e}")))?;
+        if self.argon2_iterations < argon2::Params::MIN_T_COST {
+            return Err(invalid("argon2_iterations", "must be at least 1"));
+        }
+        if !(argon2::Params::MIN_P_COST..=255).contains(&self.argon2_parallelism) {
+            return Err(invalid("argon2_parallelism", "must be between 1 and 255"));
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism {
+            return Err(invalid(
+                "argon2_memory_kib",
+                "must be at least 8 × argon2_parallelism (KiB)",
+            ));
+        }
         if self.argon2_memory_kib > 1024 * 1024 {
-            return Err(invalid("argon2_memory_kib", "must be at most 1048576 (1 GiB)"));
+            return Err(invalid(
+                "argon2_memory_kib",
+                "must be at most 1048576 (1 GiB)",
+            ));
         }
         for (field, value) in [
             ("session_idle_timeout_secs", self.session_idle_timeout_secs),
-            ("session_absolute_timeout_secs", self.session_absolute_timeout_secs),
+            (
+                "session_absolute_timeout_secs",
+                self.session_absolute_timeout_secs,
+            ),
             ("remember_me_secs", self.remember_me_secs),
             ("throttle_account_failures", self.throttle_account_failures),
             ("throttle_ip_failures", self.throttle_ip_failures),
@@ -245,8 +256,9 @@ fn render_value(value: &figment::value::Value) -> String {
                 Value::String(_, s) => format!("{s:?}"),
                 Value::Bool(_, b) => b.to_string(),
                 Value::Num(_, n) => n
-                    .to_i128()
-                    .map(|i| i.to_string())
+                    .to_u128()
+                    .map(|u| u.to_string())
+                    .or_else(|| n.to_i128().map(|i| i.to_string()))
                     .or_else(|| n.to_f64().map(|f| f.to_string()))
                     .unwrap_or_default(),
                 Value::Empty(_, _) => "# not set".into(),
@@ -290,9 +302,36 @@ mod tests {
             ..Config::default()
         };
         let text = config.to_masked_toml();
-        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
         assert!(text.contains("****"));
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn numbers_are_printed_and_errors_name_the_setting() {
+        let text = Config::default().to_masked_toml();
+        assert!(text.contains("argon2_memory_kib = 19456"), "{text}");
+        let config = Config {
+            argon2_iterations: 0,
+            ..Config::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("argon2_iterations"));
+        let config = Config {
+            argon2_memory_kib: 4,
+            ..Config::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("argon2_memory_kib"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OnceCell, Semaphore};
@@ -59,8 +59,8 @@ struct Inner {
 impl PasswordHasher {
     /// A hasher with the given Argon2id cost and `workers` concurrent hashes (0: one per core).
     pub fn new(m_cost: u32, t_cost: u32, p_cost: u32, workers: usize) -> Result<Self, HashError> {
-        let params =
-            Params::new(m_cost, t_cost, p_cost, None).map_err(|e| HashError::Argon2(e.to_string()))?;
+        let params = Params::new(m_cost, t_cost, p_cost, None)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -80,13 +80,11 @@ impl PasswordHasher {
     /// Hashes `password` into a PHC string with a fresh random salt.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let params = self.inner.params.clone();
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| HashError::Argon2(e.to_string()))?;
         let password = password.clone();
-        let salt_for_task = salt.clone();
         let output = self
-            .run(move |inner| {
-                inner.compute(&params, password.expose(), salt_for_task.as_str().as_bytes())
-            })
+            .run(move |inner| inner.compute(&params, password.expose(), &salt))
             .await?;
         Ok(phc_string(&self.inner.params, &salt, &output))
     }
@@ -112,12 +110,13 @@ impl PasswordHasher {
         let salt = parsed.salt.clone();
         let params = parsed.params.clone();
         let output = self
-            .run(move |inner| inner.compute(&params, password.expose(), salt.as_bytes()))
+            .run(move |inner| inner.compute(&params, password.expose(), &salt))
             .await?;
         let matches = bool::from(output.as_slice().ct_eq(expected.as_slice()));
         Ok(if matches && real {
             Verification::Match {
-                needs_rehash: parsed.params != self.inner.params || parsed.version != Version::V0x13,
+                needs_rehash: !same_cost(&parsed.params, &self.inner.params)
+                    || parsed.version != Version::V0x13,
             }
         } else {
             Verification::Mismatch
@@ -205,7 +204,7 @@ impl Inner {
 struct ParsedHash {
     params: Params,
     version: Version,
-    salt: String,
+    salt: Vec<u8>,
     output: Vec<u8>,
 }
 
@@ -224,18 +223,34 @@ impl ParsedHash {
         if params.m_cost() > MAX_VERIFY_M_COST {
             return None;
         }
-        params = Params::new(params.m_cost(), params.t_cost(), params.p_cost(), Some(output.len()))
-            .ok()?;
+        params = Params::new(
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            Some(output.len()),
+        )
+        .ok()?;
         Some(Self {
             params,
             version,
-            salt: hash.salt?.as_str().to_owned(),
+            salt: {
+                let mut buf = [0u8; 64];
+                hash.salt?.decode_b64(&mut buf).ok()?.to_vec()
+            },
             output: output.as_bytes().to_vec(),
         })
     }
 }
 
-fn phc_string(params: &Params, salt: &SaltString, output: &[u8]) -> String {
+/// Whether two parameter sets cost the same (the output length is not a cost: a stored hash
+/// always records it, the configured parameters leave it at the default).
+fn same_cost(a: &Params, b: &Params) -> bool {
+    (a.m_cost(), a.t_cost(), a.p_cost()) == (b.m_cost(), b.t_cost(), b.p_cost())
+        && a.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+            == b.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+}
+
+fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> String {
     use base64::engine::general_purpose::STANDARD_NO_PAD;
     use base64::Engine;
     format!(
@@ -243,7 +258,7 @@ fn phc_string(params: &Params, salt: &SaltString, output: &[u8]) -> String {
         params.m_cost(),
         params.t_cost(),
         params.p_cost(),
-        salt.as_str(),
+        STANDARD_NO_PAD.encode(salt),
         STANDARD_NO_PAD.encode(output)
     )
 }
@@ -267,27 +282,40 @@ mod tests {
         let pw = Password::for_sign_in("correct horse");
         let phc = h.hash(&pw).await.unwrap();
         assert!(uses_params(&phc, 64, 1, 1), "{phc}");
+        // A hash with the current parameters does not ask for a rehash.
         assert_eq!(
             h.verify(&pw, Some(&phc)).await.unwrap(),
-            Verification::Match { needs_rehash: false }
+            Verification::Match {
+                needs_rehash: false
+            }
         );
         let wrong = Password::for_sign_in("wrong horse");
-        assert_eq!(h.verify(&wrong, Some(&phc)).await.unwrap(), Verification::Mismatch);
+        assert_eq!(
+            h.verify(&wrong, Some(&phc)).await.unwrap(),
+            Verification::Mismatch
+        );
     }
 
     #[tokio::test]
     async fn interoperates_with_the_reference_encoder() {
-        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
         let h = hasher();
         let pw = Password::for_sign_in("interop test");
         let ours = h.hash(&pw).await.unwrap();
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(64, 1, 1, None).unwrap());
+        let argon = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        );
         argon
             .verify_password(pw.expose(), &PasswordHash::new(&ours).unwrap())
             .unwrap();
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         let theirs = argon.hash_password(pw.expose(), &salt).unwrap().to_string();
-        assert!(matches!(h.verify(&pw, Some(&theirs)).await.unwrap(), Verification::Match { .. }));
+        assert!(matches!(
+            h.verify(&pw, Some(&theirs)).await.unwrap(),
+            Verification::Match { .. }
+        ));
     }
 
     #[tokio::test]
@@ -306,9 +334,14 @@ mod tests {
         let h = hasher();
         let pw = Password::for_sign_in("anything");
         assert_eq!(h.verify(&pw, None).await.unwrap(), Verification::Mismatch);
-        assert_eq!(h.verify(&pw, Some("not a hash")).await.unwrap(), Verification::Mismatch);
         assert_eq!(
-            h.verify(&pw, Some("pbkdf2:sha256:1000$salt$abcd")).await.unwrap(),
+            h.verify(&pw, Some("not a hash")).await.unwrap(),
+            Verification::Mismatch
+        );
+        assert_eq!(
+            h.verify(&pw, Some("pbkdf2:sha256:1000$salt$abcd"))
+                .await
+                .unwrap(),
             Verification::Mismatch
         );
     }
@@ -317,7 +350,10 @@ mod tests {
     async fn unknown_user_costs_one_hash_like_a_wrong_password() {
         let h = hasher();
         h.warm_up().await.unwrap();
-        let phc = h.hash(&Password::for_sign_in("the real one")).await.unwrap();
+        let phc = h
+            .hash(&Password::for_sign_in("the real one"))
+            .await
+            .unwrap();
         let pw = Password::for_sign_in("a guess");
         let before = h.computations();
         h.verify(&pw, Some(&phc)).await.unwrap();

@@ -56,7 +56,10 @@ pub fn cookie_name(state: &AppState) -> &'static str {
 }
 
 /// Finds the session for a cookie value; `None` when unknown, expired or malformed.
-pub async fn load(state: &AppState, cookie_value: &str) -> Result<Option<ActiveSession>, StoreError> {
+pub async fn load(
+    state: &AppState,
+    cookie_value: &str,
+) -> Result<Option<ActiveSession>, StoreError> {
     let Some(token) = SecretToken::from_client(cookie_value) else {
         return Ok(None);
     };
@@ -81,7 +84,10 @@ fn is_expired(state: &AppState, record: &SessionRecord, now: Timestamp) -> bool 
     let (idle, absolute) = if record.remember {
         (config.remember_me_secs, config.remember_me_secs)
     } else {
-        (config.session_idle_timeout_secs, config.session_absolute_timeout_secs)
+        (
+            config.session_idle_timeout_secs,
+            config.session_absolute_timeout_secs,
+        )
     };
     now - record.last_seen_at > idle || now - record.created_at > absolute
 }

@@ -80,7 +80,11 @@ pub async fn sign_in(
 }
 
 /// Seconds to wait when the account or the client has used up its failures, else `None`.
-async fn throttled(state: &AppState, account_key: &str, ip_key: Option<&str>) -> Result<Option<i64>, StoreError> {
+async fn throttled(
+    state: &AppState,
+    account_key: &str,
+    ip_key: Option<&str>,
+) -> Result<Option<i64>, StoreError> {
     let config = &state.config;
     let now = state.clock.now();
     let since = now - config.throttle_window_secs;
@@ -107,7 +111,10 @@ async fn check(
 ) -> Result<UserRecord, SignInError> {
     let verification = state
         .hasher
-        .verify(&credentials.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify(
+            &credentials.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await?;
     let user = match (user, verification) {
         (Some(user), Verification::Match { needs_rehash }) => (user, needs_rehash),

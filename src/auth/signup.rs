@@ -50,7 +50,10 @@ impl TryFrom<SignupInput> for NewAccount {
             "username",
             Username::parse(input.username.as_deref().unwrap_or_default()),
         );
-        let email = errors.check("email", EmailAddress::parse(input.email.as_deref().unwrap_or_default()));
+        let email = errors.check(
+            "email",
+            EmailAddress::parse(input.email.as_deref().unwrap_or_default()),
+        );
         let raw_password = input.password.as_deref().unwrap_or_default();
         let password = errors.check("password", Password::new_for_account(raw_password));
         if let (Some(password), Some(username), Some(email)) = (&password, &username, &email) {
@@ -63,7 +66,10 @@ impl TryFrom<SignupInput> for NewAccount {
                 errors.add("confirm", "Passwords do not match.");
             }
         }
-        let first_name = errors.check("first_name", parse_profile_name(input.first_name.as_deref()));
+        let first_name = errors.check(
+            "first_name",
+            parse_profile_name(input.first_name.as_deref()),
+        );
         let last_name = errors.check("last_name", parse_profile_name(input.last_name.as_deref()));
         errors.into_result(|| {
             Some(NewAccount {
@@ -97,7 +103,11 @@ pub enum SignUpError {
 /// Creates the account with the given roles (sign-up passes none). The database's unique
 /// indexes decide races: of many simultaneous sign-ups for one name exactly one wins.
 #[tracing::instrument(skip_all, fields(username = %account.username))]
-pub async fn sign_up(state: &AppState, account: &NewAccount, roles: &str) -> Result<UserRecord, SignUpError> {
+pub async fn sign_up(
+    state: &AppState,
+    account: &NewAccount,
+    roles: &str,
+) -> Result<UserRecord, SignUpError> {
     let username_norm = account.username.normalized();
     let email = account.email.as_str();
     check_free(state, &username_norm, email).await?;
@@ -146,7 +156,10 @@ mod tests {
         };
         let errors = NewAccount::try_from(input).unwrap_err();
         for field in ["username", "email", "password", "confirm", "first_name"] {
-            assert!(errors.first(field).is_some(), "{field} missing in {errors:?}");
+            assert!(
+                errors.first(field).is_some(),
+                "{field} missing in {errors:?}"
+            );
         }
     }
 
@@ -158,6 +171,9 @@ mod tests {
             password: Some("LongUsername".into()),
             ..Default::default()
         };
-        assert!(NewAccount::try_from(input).unwrap_err().first("password").is_some());
+        assert!(NewAccount::try_from(input)
+            .unwrap_err()
+            .first("password")
+            .is_some());
     }
 }

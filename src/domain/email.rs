@@ -23,10 +23,9 @@ impl EmailAddress {
         if value.chars().count() > 254 {
             return Err("Must be at most 254 characters.".into());
         }
-        if value
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '<' | '>' | ',' | ';'))
-        {
+        if value.chars().any(|c| {
+            c.is_control() || c.is_whitespace() || matches!(c, '"' | '<' | '>' | ',' | ';')
+        }) {
             return Err("Must not contain spaces, line breaks or quotes.".into());
         }
         let invalid = || "Enter a valid email address, like name@example.com.".to_string();
@@ -62,7 +61,11 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for good in ["a@example.com", "first.last+tag@sub.example.org", "ÄLICE@EXAMPLE.COM"] {
+        for good in [
+            "a@example.com",
+            "first.last+tag@sub.example.org",
+            "ÄLICE@EXAMPLE.COM",
+        ] {
             assert!(EmailAddress::parse(good).is_ok(), "{good}");
         }
     }

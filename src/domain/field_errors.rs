@@ -22,7 +22,10 @@ impl FieldErrors {
 
     /// Records `message` for `field`.
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_owned()).or_default().push(message.into());
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
 
     /// Keeps the value of `result`, or records its error for `field`.
@@ -43,7 +46,10 @@ impl FieldErrors {
 
     /// The first message for `field`, for forms that show one per field.
     pub fn first(&self, field: &str) -> Option<&str> {
-        self.0.get(field).and_then(|m| m.first()).map(String::as_str)
+        self.0
+            .get(field)
+            .and_then(|m| m.first())
+            .map(String::as_str)
     }
 
     /// `Ok(value)` when nothing failed, else the errors.

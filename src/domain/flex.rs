@@ -19,4 +19,3 @@ pub fn flex_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bo
         },
     }
 }
-

@@ -25,7 +25,10 @@ impl NextPath {
         // Decode until a fixed point, so that no layer of encoding can hide a `//` or `\`.
         let mut decoded = raw.to_owned();
         for _ in 0..10 {
-            let next = percent_decode_str(&decoded).decode_utf8().ok()?.into_owned();
+            let next = percent_decode_str(&decoded)
+                .decode_utf8()
+                .ok()?
+                .into_owned();
             if next == decoded {
                 break;
             }
@@ -45,7 +48,10 @@ impl NextPath {
         if path.contains(':') {
             return None;
         }
-        if path.split('/').any(|segment| segment == "." || segment == "..") {
+        if path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        {
             return None;
         }
         Some(Self(decoded))
@@ -103,7 +109,12 @@ mod tests {
 
     #[test]
     fn local_paths_are_kept() {
-        for value in ["/dashboard", "/posts/12/edit", "/account?tab=sessions", "/a.b/c"] {
+        for value in [
+            "/dashboard",
+            "/posts/12/edit",
+            "/account?tab=sessions",
+            "/a.b/c",
+        ] {
             assert_eq!(NextPath::parse(value).unwrap().as_str(), value);
         }
         assert_eq!(NextPath::parse("/posts%2F3").unwrap().as_str(), "/posts/3");

@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn malformed_client_tokens_are_refused() {
         assert!(SecretToken::from_client("short").is_none());
-        assert!(SecretToken::from_client(&"a".repeat(42).replace('a', "/") ).is_none());
+        assert!(SecretToken::from_client(&"a".repeat(42).replace('a', "/")).is_none());
         assert!(SecretToken::from_client(&format!("{}=", "a".repeat(42))).is_none());
     }
 
@@ -104,7 +104,10 @@ mod tests {
         let csrf = t.derive("csrf");
         assert_ne!(csrf, t.expose());
         assert_ne!(csrf, t.derive("other"));
-        assert_eq!(t.hash(), SecretToken::from_client(t.expose()).unwrap().hash());
+        assert_eq!(
+            t.hash(),
+            SecretToken::from_client(t.expose()).unwrap().hash()
+        );
         assert!(constant_time_eq(&csrf, &t.derive("csrf")));
         assert!(!constant_time_eq(&csrf, &t.derive("other")));
     }

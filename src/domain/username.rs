@@ -73,7 +73,15 @@ mod tests {
 
     #[test]
     fn characters() {
-        for bad in ["a b c", "<script>", "abc\0", "ab\u{202e}c", "ab\u{200d}c", "émile", "a@b"] {
+        for bad in [
+            "a b c",
+            "<script>",
+            "abc\0",
+            "ab\u{202e}c",
+            "ab\u{200d}c",
+            "émile",
+            "a@b",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
         for good in ["alice", "Bob_99", "j.doe-x"] {

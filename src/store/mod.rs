@@ -65,11 +65,18 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10));
-                let max = if config.db_max_connections == 0 { 4 } else { config.db_max_connections };
+                let max = if config.db_max_connections == 0 {
+                    4
+                } else {
+                    config.db_max_connections
+                };
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max)
                     .min_connections(1)
                     .acquire_timeout(acquire)
+                    // A ping before every query would double the cost of each request, and
+                    // an embedded file has no connection to lose.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?;
                 Ok(Db::Sqlite(pool))
@@ -77,10 +84,17 @@ impl Db {
             DatabaseKind::Postgres => {
                 let options = PgConnectOptions::from_str(url)
                     .map_err(|e| StoreError::Config(format!("database_url: {e}")))?;
-                let max = if config.db_max_connections == 0 { 10 } else { config.db_max_connections };
+                let max = if config.db_max_connections == 0 {
+                    10
+                } else {
+                    config.db_max_connections
+                };
                 let pool = PgPoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(acquire)
+                    // No ping round trip before every query: a connection broken by a
+                    // database restart fails one query (503) and is replaced.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?;
                 Ok(Db::Postgres(pool))
@@ -100,7 +114,10 @@ impl Db {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        db_run!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        db_run!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

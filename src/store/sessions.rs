@@ -82,14 +82,23 @@ pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, St
 /// Moves the idle timeout forward.
 pub async fn touch(db: &Db, id: i64, now: Timestamp) -> Result<(), StoreError> {
     let sql = "UPDATE sessions SET last_seen_at = $1 WHERE id = $2";
-    db_run!(db, |pool| sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    db_run!(db, |pool| sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Ends one session by its secret's hash.
 pub async fn delete_by_hash(db: &Db, hash: &TokenHash) -> Result<(), StoreError> {
     let sql = "DELETE FROM sessions WHERE token_hash = $1";
-    db_run!(db, |pool| sqlx::query(sql).bind(hash.as_bytes()).execute(pool).await.map(|r| r.rows_affected()))?;
+    db_run!(db, |pool| sqlx::query(sql)
+        .bind(hash.as_bytes())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 

@@ -4,7 +4,11 @@ use super::{db_run, Db, StoreError};
 use crate::clock::Timestamp;
 
 /// Failures of `key` since `since`: how many, and the time of the oldest.
-pub async fn count_since(db: &Db, key: &str, since: Timestamp) -> Result<(i64, Option<Timestamp>), StoreError> {
+pub async fn count_since(
+    db: &Db,
+    key: &str,
+    since: Timestamp,
+) -> Result<(i64, Option<Timestamp>), StoreError> {
     let sql = "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2";
     let row: (i64, Option<Timestamp>) = db_run!(db, |pool| sqlx::query_as(sql)
         .bind(key)

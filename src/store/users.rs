@@ -91,7 +91,11 @@ pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<UserRecord, StoreErro
 }
 
 /// Which of the two unique keys is already used: `(username_taken, email_taken)`.
-pub async fn taken(db: &Db, username_norm: &str, email_norm: &str) -> Result<(bool, bool), StoreError> {
+pub async fn taken(
+    db: &Db,
+    username_norm: &str,
+    email_norm: &str,
+) -> Result<(bool, bool), StoreError> {
     let sql = "SELECT username_norm = $1, email_norm = $2 FROM users \
                WHERE username_norm = $1 OR email_norm = $2";
     let rows: Vec<(bool, bool)> = db_run!(db, |pool| sqlx::query_as(sql)
@@ -106,7 +110,11 @@ pub async fn taken(db: &Db, username_norm: &str, email_norm: &str) -> Result<(bo
 
 /// Finds a user by normalised username or email.
 pub async fn find_by_login(db: &Db, norm: &str) -> Result<Option<UserRecord>, StoreError> {
-    let column = if norm.contains('@') { "email_norm" } else { "username_norm" };
+    let column = if norm.contains('@') {
+        "email_norm"
+    } else {
+        "username_norm"
+    };
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
     Ok(db_run!(db, |pool| sqlx::query_as::<_, UserRecord>(&sql)
         .bind(norm)
@@ -134,7 +142,12 @@ pub async fn list(db: &Db) -> Result<Vec<UserRecord>, StoreError> {
 /// Replaces the password hash.
 pub async fn set_password_hash(db: &Db, id: i64, hash: &str) -> Result<(), StoreError> {
     let sql = "UPDATE users SET password_hash = $1 WHERE id = $2";
-    db_run!(db, |pool| sqlx::query(sql).bind(hash).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    db_run!(db, |pool| sqlx::query(sql)
+        .bind(hash)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -160,6 +173,9 @@ pub async fn record_sign_in(
 /// Whether a role of that name exists.
 pub async fn role_exists(db: &Db, name: &str) -> Result<bool, StoreError> {
     let sql = "SELECT COUNT(*) FROM roles WHERE name = $1";
-    let (count,): (i64,) = db_run!(db, |pool| sqlx::query_as(sql).bind(name).fetch_one(pool).await)?;
+    let (count,): (i64,) = db_run!(db, |pool| sqlx::query_as(sql)
+        .bind(name)
+        .fetch_one(pool)
+        .await)?;
     Ok(count > 0)
 }

@@ -40,13 +40,19 @@ fn with_cookies(mut response: Response, cookies: &[&str]) -> Response {
 fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response {
     let mut response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
     if let Ok(token) = HeaderValue::from_str(&new.session.csrf_token()) {
-        response.headers_mut().insert(HeaderName::from_static("x-csrf-token"), token);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-csrf-token"), token);
     }
     with_cookies(response, &[&new.set_cookie])
 }
 
 /// `GET /api/auth/csrf`: the token for this session, starting an anonymous one if needed.
-async fn csrf_get(State(state): State<AppState>, MaybeSession(session): MaybeSession, Client(client): Client) -> ApiResult {
+async fn csrf_get(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    Client(client): Client,
+) -> ApiResult {
     let (session, cookie) = match session {
         Some(s) => (s, None),
         None => {
@@ -55,7 +61,15 @@ async fn csrf_get(State(state): State<AppState>, MaybeSession(session): MaybeSes
         }
     };
     let response = axum_json(&json!({ "csrf_token": session.csrf_token() }));
-    Ok(with_cookies(response, cookie.as_slice().iter().map(String::as_str).collect::<Vec<_>>().as_slice()))
+    Ok(with_cookies(
+        response,
+        cookie
+            .as_slice()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ))
 }
 
 /// `GET /api/auth/verify_auth`: who is signed in.
@@ -64,18 +78,36 @@ async fn verify_auth(RequireUser(user): RequireUser) -> Response {
 }
 
 /// `POST /api/auth/login`.
-async fn login(State(state): State<AppState>, Client(client): Client, input: Input<LoginInput>) -> ApiResult {
+async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    input: Input<LoginInput>,
+) -> ApiResult {
     let credentials = Credentials::try_from(&input.data).map_err(ApiError::Validation)?;
     let user = auth::sign_in(&state, &credentials, client.ip.as_deref()).await?;
     let remember = input.data.remember_me.unwrap_or(false);
-    let new = sessions::start(&state, Some(&user), remember, &client, input.session.as_ref()).await?;
+    let new = sessions::start(
+        &state,
+        Some(&user),
+        remember,
+        &client,
+        input.session.as_ref(),
+    )
+    .await?;
     Ok(signed_in(StatusCode::OK, &AuthUser::from(&user), &new))
 }
 
 /// `POST /api/auth/logout`: ends the session; without one there is nothing to do.
-async fn logout(State(state): State<AppState>, MaybeSession(session): MaybeSession, request: Request) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    request: Request,
+) -> Response {
     let Some(session) = session else {
-        return with_cookies(StatusCode::NO_CONTENT.into_response(), &[&sessions::removal_cookie(&state)]);
+        return with_cookies(
+            StatusCode::NO_CONTENT.into_response(),
+            &[&sessions::removal_cookie(&state)],
+        );
     };
     if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
         return rejection.into_response();
@@ -87,7 +119,11 @@ async fn logout(State(state): State<AppState>, MaybeSession(session): MaybeSessi
 }
 
 /// `POST /api/auth/signup`: creates the account and signs it in.
-async fn signup(State(state): State<AppState>, Client(client): Client, input: Input<SignupInput>) -> ApiResult {
+async fn signup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    input: Input<SignupInput>,
+) -> ApiResult {
     let Input { data, session } = input;
     let account = NewAccount::try_from(data).map_err(ApiError::Validation)?;
     let user = auth::sign_up(&state, &account, "").await?;

@@ -7,8 +7,16 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 
 const FILES: &[(&str, &str, &str)] = &[
-    ("pico.min.css", "text/css; charset=utf-8", include_str!("../../static/pico.min.css")),
-    ("latch.css", "text/css; charset=utf-8", include_str!("../../static/latch.css")),
+    (
+        "pico.min.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/pico.min.css"),
+    ),
+    (
+        "latch.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/latch.css"),
+    ),
 ];
 
 /// `GET /static/{file}`.

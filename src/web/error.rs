@@ -201,7 +201,10 @@ impl IntoResponse for ApiError {
 pub fn axum_json(value: &serde_json::Value) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -223,7 +226,10 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     );
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         body,
     )
         .into_response()
@@ -324,11 +330,23 @@ mod tests {
             (ApiError::CsrfFailed, 403, "csrf_failed"),
             (ApiError::UsernameTaken, 409, "username_taken"),
             (ApiError::EmailTaken, 409, "email_taken"),
-            (ApiError::Validation(FieldErrors::new()), 422, "validation_failed"),
-            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (
+                ApiError::Validation(FieldErrors::new()),
+                422,
+                "validation_failed",
+            ),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::AccountLocked, 403, "account_locked"),
-            (ApiError::TooManyAttempts { retry_after: 60 }, 429, "too_many_attempts"),
+            (
+                ApiError::TooManyAttempts { retry_after: 60 },
+                429,
+                "too_many_attempts",
+            ),
             (ApiError::Unavailable, 503, "service_unavailable"),
         ];
         for (error, status, code) in cases {
@@ -353,6 +371,9 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(escape("<a href='x'>&\""), "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;");
+        assert_eq!(
+            escape("<a href='x'>&\""),
+            "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;"
+        );
     }
 }

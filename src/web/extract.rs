@@ -96,7 +96,10 @@ impl IntoResponse for AuthRejection {
 impl FromRequestParts<AppState> for RequireUser {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthRejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
         let api = is_api_path(parts.uri.path());
         let user = CurrentUser::from_request_parts(parts, state)
             .await
@@ -143,7 +146,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 
 /// 303 See Other to `location`, plus extra headers (cookies).
 pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
-    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response();
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_owned())],
+    )
+        .into_response();
     for cookie in set_cookies {
         if let Ok(value) = header::HeaderValue::from_str(cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);

@@ -50,10 +50,11 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Input<T> {
             .find_map(|h| parts.headers.get(*h))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "invalid".into()));
+        let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| "invalid".into())
+        });
         let too_long = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -69,7 +70,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Input<T> {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     reject(ApiError::PayloadTooLarge)
                 } else {
-                    reject(ApiError::BadRequest("the body could not be received".into()))
+                    reject(ApiError::BadRequest(
+                        "the body could not be received".into(),
+                    ))
                 }
             })?;
         let fields = decode(content_type.as_deref(), &bytes).map_err(reject)?;
@@ -92,7 +95,9 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Val
             .to_ascii_lowercase()
     });
     match essence.as_deref() {
-        _ if body.iter().all(u8::is_ascii_whitespace) && !is_json(essence.as_deref()) => Ok(Map::new()),
+        _ if body.iter().all(u8::is_ascii_whitespace) && !is_json(essence.as_deref()) => {
+            Ok(Map::new())
+        }
         Some("application/x-www-form-urlencoded") => decode_form(body),
         ct if is_json(ct) => {
             if body.iter().all(u8::is_ascii_whitespace) {
@@ -100,7 +105,9 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Val
             }
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(ApiError::BadRequest("the JSON body must be an object".into())),
+                Ok(_) => Err(ApiError::BadRequest(
+                    "the JSON body must be an object".into(),
+                )),
                 Err(e) => Err(ApiError::BadRequest(format!("malformed JSON ({e})"))),
             }
         }
@@ -109,7 +116,9 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Val
 }
 
 fn is_json(essence: Option<&str>) -> bool {
-    essence.is_some_and(|e| e == "application/json" || (e.starts_with("application/") && e.ends_with("+json")))
+    essence.is_some_and(|e| {
+        e == "application/json" || (e.starts_with("application/") && e.ends_with("+json"))
+    })
 }
 
 fn decode_form(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -121,7 +130,9 @@ fn decode_form(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         let key = form_component(key)?;
         let value = form_component(value)?;
         if map.insert(key.clone(), Value::String(value)).is_some() {
-            return Err(ApiError::BadRequest(format!("the field {key:?} is given more than once")));
+            return Err(ApiError::BadRequest(format!(
+                "the field {key:?} is given more than once"
+            )));
         }
     }
     Ok(map)
@@ -174,17 +185,32 @@ mod tests {
     #[test]
     fn content_types() {
         assert!(decode(Some("application/json; charset=utf-8"), b"{\"a\":1}").is_ok());
-        assert!(matches!(decode(Some("text/plain"), b"a"), Err(ApiError::UnsupportedMediaType)));
-        assert!(matches!(decode(None, b"a=1"), Err(ApiError::UnsupportedMediaType)));
+        assert!(matches!(
+            decode(Some("text/plain"), b"a"),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+        assert!(matches!(
+            decode(None, b"a=1"),
+            Err(ApiError::UnsupportedMediaType)
+        ));
         assert!(decode(None, b"").unwrap().is_empty());
-        assert!(matches!(decode(Some("application/json"), b"a=1"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(decode(Some("application/json"), b"[1]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            decode(Some("application/json"), b"a=1"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            decode(Some("application/json"), b"[1]"),
+            Err(ApiError::BadRequest(_))
+        ));
         assert!(matches!(
             decode(Some("application/json"), b"{\"a\":\"\\ud800\"}"),
             Err(ApiError::BadRequest(_))
         ));
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(matches!(decode(Some("application/json"), deep.as_bytes()), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            decode(Some("application/json"), deep.as_bytes()),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]

@@ -56,9 +56,17 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), ms = elapsed.as_millis() as u64, "request failed");
+            tracing::warn!(
+                status = status.as_u16(),
+                ms = elapsed.as_millis() as u64,
+                "request failed"
+            );
         } else {
-            tracing::debug!(status = status.as_u16(), ms = elapsed.as_millis() as u64, "request");
+            tracing::debug!(
+                status = status.as_u16(),
+                ms = elapsed.as_millis() as u64,
+                "request"
+            );
         }
     });
 
@@ -66,7 +74,11 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
     }
-    set_security_headers(headers, state.config.is_https(), path.starts_with("/static/"));
+    set_security_headers(
+        headers,
+        state.config.is_https(),
+        path.starts_with("/static/"),
+    );
     response
 }
 
@@ -76,7 +88,10 @@ fn set_security_headers(headers: &mut axum::http::HeaderMap, https: bool, is_sta
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
@@ -88,7 +103,11 @@ fn set_security_headers(headers: &mut axum::http::HeaderMap, https: bool, is_sta
         );
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
-        let value = if is_static { "public, max-age=3600" } else { "no-store" };
+        let value = if is_static {
+            "public, max-age=3600"
+        } else {
+            "no-store"
+        };
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     }
 }

@@ -27,7 +27,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("latch_password_hash_slots_free").set(state.hasher.available_slots() as f64);
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -1,7 +1,7 @@
 //! Server-rendered pages: they work without JavaScript, every form carries the CSRF token,
 //! and a form with errors is shown again with a message at each bad field.
 
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,7 +53,11 @@ const FLASH_COOKIE: &str = "latch_flash";
 const FLASHES: &[(&str, &str, &str)] = &[
     ("signed_out", "info", "You have been signed out."),
     ("signed_in", "info", "Welcome back! You are signed in."),
-    ("welcome", "info", "Your account is ready and you are signed in."),
+    (
+        "welcome",
+        "info",
+        "Your account is ready and you are signed in.",
+    ),
 ];
 
 fn flash_cookie(code: &str) -> String {
@@ -95,13 +99,18 @@ fn render(
     let html = state.templates.render(template, ctx)?;
     let mut response = (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         html,
     )
         .into_response();
     let mut cookies = set_cookies.to_vec();
     if flash.is_some() {
-        cookies.push(format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"));
+        cookies.push(format!(
+            "{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        ));
     }
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -126,9 +135,21 @@ async fn ensure_session(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The `next` parameter of a page's query string. Read by hand rather than with `Query`, so
+/// that a repeated or malformed parameter is ignored instead of failing the page.
 struct NextQuery {
     next: Option<String>,
+}
+
+impl NextQuery {
+    fn from_raw(RawQuery(raw): RawQuery) -> Self {
+        let next = raw.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "next")
+                .map(|(_, v)| v.into_owned())
+        });
+        NextQuery { next }
+    }
 }
 
 /// The `next` value to carry through a form: kept only when safe.
@@ -136,30 +157,56 @@ fn safe_next(raw: Option<&str>) -> Option<String> {
     raw.and_then(NextPath::parse).map(|p| p.as_str().to_owned())
 }
 
-async fn index_get(State(state): State<AppState>, MaybeSession(session): MaybeSession, headers: HeaderMap) -> PageResult {
+async fn index_get(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    headers: HeaderMap,
+) -> PageResult {
     let user = session.as_ref().and_then(|s| s.user());
     let frame = Frame {
         user: user.as_ref(),
         csrf_token: session.map(|s| s.csrf_token()),
         headers: &headers,
     };
-    render(&state, &frame, "index.html", StatusCode::OK, context! {}, &[])
+    render(
+        &state,
+        &frame,
+        "index.html",
+        StatusCode::OK,
+        context! {},
+        &[],
+    )
 }
 
 async fn login_get(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
-    Query(query): Query<NextQuery>,
+    raw_query: RawQuery,
     headers: HeaderMap,
 ) -> PageResult {
+    let query = NextQuery::from_raw(raw_query);
     if session.as_ref().and_then(|s| s.user()).is_some() {
-        return Ok(see_other(NextPath::or_dashboard(query.next.as_deref()).as_str(), &[]));
+        return Ok(see_other(
+            NextPath::or_dashboard(query.next.as_deref()).as_str(),
+            &[],
+        ));
     }
     let (session, cookies) = ensure_session(&state, session, &client).await?;
-    let frame = Frame { user: None, csrf_token: Some(session.csrf_token()), headers: &headers };
+    let frame = Frame {
+        user: None,
+        csrf_token: Some(session.csrf_token()),
+        headers: &headers,
+    };
     let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
-    render(&state, &frame, "login.html", StatusCode::OK, extra, &cookies)
+    render(
+        &state,
+        &frame,
+        "login.html",
+        StatusCode::OK,
+        extra,
+        &cookies,
+    )
 }
 
 async fn login_post(
@@ -191,9 +238,13 @@ async fn login_post(
     match auth::sign_in(&state, &credentials, client.ip.as_deref()).await {
         Ok(user) => {
             let remember = data.remember_me.unwrap_or(false);
-            let new = sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;
+            let new =
+                sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;
             let target = NextPath::or_dashboard(next.as_deref());
-            Ok(see_other(target.as_str(), &[new.set_cookie, flash_cookie("signed_in")]))
+            Ok(see_other(
+                target.as_str(),
+                &[new.set_cookie, flash_cookie("signed_in")],
+            ))
         }
         Err(
             e @ (SignInError::InvalidCredentials
@@ -202,7 +253,8 @@ async fn login_post(
             | SignInError::Throttled { .. }),
         ) => {
             let error = ApiError::from(e);
-            let mut response = show_again(error.status(), FieldErrors::new(), Some(error.message()))?;
+            let mut response =
+                show_again(error.status(), FieldErrors::new(), Some(error.message()))?;
             error.add_headers(&mut response);
             Ok(response)
         }
@@ -214,16 +266,28 @@ async fn register_get(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
-    Query(query): Query<NextQuery>,
+    raw_query: RawQuery,
     headers: HeaderMap,
 ) -> PageResult {
+    let query = NextQuery::from_raw(raw_query);
     if session.as_ref().and_then(|s| s.user()).is_some() {
         return Ok(see_other("/dashboard", &[]));
     }
     let (session, cookies) = ensure_session(&state, session, &client).await?;
-    let frame = Frame { user: None, csrf_token: Some(session.csrf_token()), headers: &headers };
+    let frame = Frame {
+        user: None,
+        csrf_token: Some(session.csrf_token()),
+        headers: &headers,
+    };
     let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
-    render(&state, &frame, "register.html", StatusCode::OK, extra, &cookies)
+    render(
+        &state,
+        &frame,
+        "register.html",
+        StatusCode::OK,
+        extra,
+        &cookies,
+    )
 }
 
 /// The register form: the sign-up fields plus where to go afterwards.
@@ -263,9 +327,13 @@ async fn register_post(
     };
     match auth::sign_up(&state, &account, "").await {
         Ok(user) => {
-            let new = sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
+            let new =
+                sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
             let target = NextPath::or_dashboard(next.as_deref());
-            Ok(see_other(target.as_str(), &[new.set_cookie, flash_cookie("welcome")]))
+            Ok(see_other(
+                target.as_str(),
+                &[new.set_cookie, flash_cookie("welcome")],
+            ))
         }
         Err(e) => {
             let error = ApiError::from(e);
@@ -277,7 +345,11 @@ async fn register_post(
     }
 }
 
-async fn logout_post(State(state): State<AppState>, MaybeSession(session): MaybeSession, request: Request) -> PageResult {
+async fn logout_post(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    request: Request,
+) -> PageResult {
     let Some(session) = session else {
         return Ok(see_other("/", &[sessions::removal_cookie(&state)]));
     };
@@ -299,5 +371,12 @@ async fn dashboard_get(
         csrf_token: session.map(|s| s.csrf_token()),
         headers: &headers,
     };
-    render(&state, &frame, "dashboard.html", StatusCode::OK, context! {}, &[])
+    render(
+        &state,
+        &frame,
+        "dashboard.html",
+        StatusCode::OK,
+        context! {},
+        &[],
+    )
 }

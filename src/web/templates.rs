@@ -8,8 +8,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../../templates/macros.html")),
     ("index.html", include_str!("../../templates/index.html")),
     ("login.html", include_str!("../../templates/login.html")),
-    ("register.html", include_str!("../../templates/register.html")),
-    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    (
+        "register.html",
+        include_str!("../../templates/register.html"),
+    ),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
 ];
 
 /// The loaded templates.
@@ -31,7 +37,11 @@ impl Templates {
     }
 
     /// Renders `name` with `context`.
-    pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, minijinja::Error> {
+    pub fn render(
+        &self,
+        name: &str,
+        context: minijinja::Value,
+    ) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(context)
     }
 }

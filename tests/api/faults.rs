@@ -58,7 +58,11 @@ impl Proxy {
 async fn sec_o3_database_loss_answers_503_and_service_returns_without_restart() {
     let real = fresh_postgres_database();
     let mut via_proxy = url::Url::parse(&real).unwrap();
-    let upstream = format!("{}:{}", via_proxy.host_str().unwrap(), via_proxy.port().unwrap_or(5432));
+    let upstream = format!(
+        "{}:{}",
+        via_proxy.host_str().unwrap(),
+        via_proxy.port().unwrap_or(5432)
+    );
     let proxy = Proxy::start(upstream).await;
     via_proxy.set_port(Some(proxy.port)).unwrap();
     let proxied = via_proxy.to_string();
@@ -71,15 +75,25 @@ async fn sec_o3_database_loss_answers_503_and_service_returns_without_restart() 
     assert_eq!(signup.status(), StatusCode::CREATED);
 
     proxy.cut();
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     let api = app.get("/api/auth/verify_auth").await;
     assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
     let (_, code) = error_code(api).await;
     assert_eq!(code, "service_unavailable");
     let page = app.get("/dashboard").await;
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "the process stays up");
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "the process stays up"
+    );
 
     proxy.restore();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -88,7 +102,10 @@ async fn sec_o3_database_loss_answers_503_and_service_returns_without_restart() 
         if status == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "service did not come back (last status {status})");
+        assert!(
+            Instant::now() < deadline,
+            "service did not come back (last status {status})"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);

@@ -84,17 +84,27 @@ pub fn test_config(backend: Backend, dir: &std::path::Path) -> Config {
 }
 
 /// Creates a uniquely named database on the server named by `LATCH_TEST_DATABASE_URL`.
-fn fresh_postgres_database() -> String {
+pub fn fresh_postgres_database() -> String {
     let admin = std::env::var("LATCH_TEST_DATABASE_URL")
         .expect("LATCH_TEST_DATABASE_URL must name a PostgreSQL server for the postgres tests");
-    let name = format!("latch_test_{}", latch::domain::SecretToken::generate().unwrap().expose()[..16].to_ascii_lowercase().replace(['-', '_'], "x"));
+    let name = format!(
+        "latch_test_{}",
+        latch::domain::SecretToken::generate().unwrap().expose()[..16]
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
     let admin_for_thread = admin.clone();
     let name_for_thread = name.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&admin_for_thread).await.unwrap();
+            let mut conn = sqlx::PgConnection::connect(&admin_for_thread)
+                .await
+                .unwrap();
             sqlx::query(&format!("CREATE DATABASE {name_for_thread}"))
                 .execute(&mut conn)
                 .await
@@ -120,7 +130,9 @@ impl TestApp {
         let database_url = config.database_url.clone();
         let outbox = config.mail_outbox.clone();
         let clock = ManualClock::new();
-        let app = App::build_with_clock(config, Arc::new(clock.clone())).await.unwrap();
+        let app = App::build_with_clock(config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
         let addr = format!("http://{}", app.local_addr());
         let db = app.state().db.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -128,7 +140,16 @@ impl TestApp {
             let _ = stopped.await;
         }));
         let client = TestClient::new(&addr);
-        TestApp { addr, clock, db, client, outbox, database_url, _dir: dir, _stop: stop }
+        TestApp {
+            addr,
+            clock,
+            db,
+            client,
+            outbox,
+            database_url,
+            _dir: dir,
+            _stop: stop,
+        }
     }
 
     /// Another browser: its own cookie jar.
@@ -139,8 +160,14 @@ impl TestApp {
     /// Signs up `username` through the API with the default password; returns the user JSON.
     pub async fn create_user(&self, username: &str) -> Value {
         let other = self.new_client();
-        let response = other.signup(username, &format!("{username}@example.com"), PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::CREATED, "sign-up of {username} failed");
+        let response = other
+            .signup(username, &format!("{username}@example.com"), PASSWORD)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "sign-up of {username} failed"
+        );
         response.json::<Value>().await.unwrap()["user"].clone()
     }
 }
@@ -148,24 +175,38 @@ impl TestApp {
 impl Drop for TestApp {
     /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
     fn drop(&mut self) {
-        if !self.database_url.starts_with("postgres") {
-            return;
-        }
-        let Ok(admin) = std::env::var("LATCH_TEST_DATABASE_URL") else { return };
-        let name = self.database_url.rsplit('/').next().unwrap_or_default().to_owned();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+        drop_postgres_database(&self.database_url);
     }
+}
+
+/// Drops the database a `fresh_postgres_database` URL names (no-op for other URLs).
+pub fn drop_postgres_database(database_url: &str) {
+    if !database_url.starts_with("postgres") {
+        return;
+    }
+    let Ok(admin) = std::env::var("LATCH_TEST_DATABASE_URL") else {
+        return;
+    };
+    let name = database_url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
+    })
+    .join();
 }
 
 pub struct TestClient {
@@ -182,7 +223,11 @@ impl TestClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        TestClient { base: base.to_owned(), http, jar }
+        TestClient {
+            base: base.to_owned(),
+            http,
+            jar,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -215,7 +260,12 @@ impl TestClient {
         self.post_json_with_token(path, body, Some(&token)).await
     }
 
-    pub async fn post_json_with_token(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+    pub async fn post_json_with_token(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Response {
         let mut request = self.http.post(self.url(path)).json(body);
         if let Some(token) = token {
             request = request.header("X-CSRF-Token", token);
@@ -224,19 +274,32 @@ impl TestClient {
     }
 
     /// POSTs a raw body with a content type (and the CSRF header).
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
         let token = self.csrf().await;
         let mut headers = HeaderMap::new();
         if let Some(ct) = content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
         }
         headers.insert("X-CSRF-Token", HeaderValue::from_str(&token).unwrap());
-        self.http.post(self.url(path)).headers(headers).body(body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Submits a form the way a browser does (fields URL-encoded).
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         self.http
             .post(self.url(path))
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -287,14 +350,19 @@ impl TestClient {
 }
 
 pub fn extract_meta_csrf(html: &str) -> Option<String> {
-    let start = html.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();
+    let start =
+        html.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
 }
 
 /// Asserts a 303 to `location`.
 pub fn assert_redirect(response: &Response, location: &str) {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "expected a redirect to {location}");
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "expected a redirect to {location}"
+    );
     assert_eq!(response.headers()["location"], location);
 }
 
@@ -302,5 +370,55 @@ pub fn assert_redirect(response: &Response, location: &str) {
 pub async fn error_code(response: Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
-    (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// Like [`db_test!`], for tests that start their own app (with `TestApp::spawn_with`): the body
+/// receives the `Backend` instead of a running app.
+#[macro_export]
+macro_rules! backend_test {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$meta])*
+            async fn sqlite() {
+                run($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs PostgreSQL: set LATCH_TEST_DATABASE_URL and run with --ignored"]
+            $(#[$meta])*
+            async fn postgres() {
+                run($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+/// The raw `Set-Cookie` header values of a response (read before the body is consumed).
+pub fn set_cookie_headers(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The `Set-Cookie` value for the cookie called `name`, if the response sets it.
+pub fn set_cookie_named(response: &Response, name: &str) -> Option<String> {
+    set_cookie_headers(response)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
 }

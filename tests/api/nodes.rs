@@ -49,13 +49,19 @@ impl Node {
 
     /// SIGTERM, then the exit status (within 10 s).
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "node did not stop within 10 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "node did not stop within 10 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -104,10 +110,18 @@ async fn a_session_works_on_every_node_and_sign_out_on_one_holds_on_all() {
     let db = PgDb::new();
     let (a, b, c) = (Node::start(&db.0), Node::start(&db.0), Node::start(&db.0));
     let on_a = a.client();
-    assert_eq!(on_a.signup("alice", "alice@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        on_a.signup("alice", "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     let cookie = on_a.session_cookie().unwrap();
     for node in [&b, &c] {
-        assert_eq!(status_of(&node.client(), "/api/auth/verify_auth", &cookie).await, StatusCode::OK);
+        assert_eq!(
+            status_of(&node.client(), "/api/auth/verify_auth", &cookie).await,
+            StatusCode::OK
+        );
     }
     // Sign out through node B with the same cookie (the CSRF token is the same everywhere).
     let on_b = b.client();
@@ -131,7 +145,10 @@ async fn a_session_works_on_every_node_and_sign_out_on_one_holds_on_all() {
         .unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     for node in [&a, &b, &c] {
-        assert_eq!(status_of(&node.client(), "/api/auth/verify_auth", &cookie).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status_of(&node.client(), "/api/auth/verify_auth", &cookie).await,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }
 
@@ -141,23 +158,52 @@ async fn a_password_change_ends_sessions_on_every_node() {
     let db = PgDb::new();
     let (a, b) = (Node::start(&db.0), Node::start(&db.0));
     let on_a = a.client();
-    assert_eq!(on_a.signup("alice", "alice@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        on_a.signup("alice", "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     let cookie = on_a.session_cookie().unwrap();
-    assert_eq!(status_of(&b.client(), "/api/auth/verify_auth", &cookie).await, StatusCode::OK);
+    assert_eq!(
+        status_of(&b.client(), "/api/auth/verify_auth", &cookie).await,
+        StatusCode::OK
+    );
     let mut passwd = latch_command()
-        .args(["user", "passwd", "alice", "--password-stdin", "--database", &db.0])
+        .args([
+            "user",
+            "passwd",
+            "alice",
+            "--password-stdin",
+            "--database",
+            &db.0,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     use std::io::Write;
-    passwd.stdin.take().unwrap().write_all(b"a brand new passphrase\n").unwrap();
+    passwd
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a brand new passphrase\n")
+        .unwrap();
     assert!(passwd.wait().unwrap().success());
     for node in [&a, &b] {
-        assert_eq!(status_of(&node.client(), "/api/auth/verify_auth", &cookie).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status_of(&node.client(), "/api/auth/verify_auth", &cookie).await,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let fresh = b.client();
-    assert_eq!(fresh.login("alice", "a brand new passphrase", false).await.status(), StatusCode::OK);
+    assert_eq!(
+        fresh
+            .login("alice", "a brand new passphrase", false)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -165,11 +211,23 @@ async fn a_password_change_ends_sessions_on_every_node() {
 async fn failed_sign_ins_are_counted_across_nodes() {
     let db = PgDb::new();
     let (a, b, c) = (Node::start(&db.0), Node::start(&db.0), Node::start(&db.0));
-    assert_eq!(a.client().signup("alice", "alice@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        a.client()
+            .signup("alice", "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     for (node, times) in [(&a, 3), (&b, 2)] {
         let client = node.client();
         for _ in 0..times {
-            assert_eq!(client.login("alice", "not the password", false).await.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                client
+                    .login("alice", "not the password", false)
+                    .await
+                    .status(),
+                StatusCode::UNAUTHORIZED
+            );
         }
     }
     let response = c.client().login("alice", PASSWORD, false).await;
@@ -188,18 +246,35 @@ async fn nodes_started_at_once_on_an_empty_database_all_come_up() {
         .collect();
     let nodes: Vec<Node> = handles
         .into_iter()
-        .map(|h| h.join().unwrap().unwrap_or_else(|e| panic!("a node failed to start: {e}")))
+        .map(|h| {
+            h.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a node failed to start: {e}"))
+        })
         .collect();
     for node in &nodes {
         assert_eq!(node.client().get("/readyz").await.status(), StatusCode::OK);
     }
-    assert_eq!(nodes[0].client().signup("alice", "alice@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        nodes[0]
+            .client()
+            .signup("alice", "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
 }
 
 #[test]
 fn an_unreachable_database_at_start_is_one_clear_line_and_a_failure_exit() {
     let output = latch_command()
-        .args(["serve", "--bind", "127.0.0.1:0", "--database", "postgres://latch@127.0.0.1:1/latch"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://latch@127.0.0.1:1/latch",
+        ])
         .env("LATCH_DB_ACQUIRE_TIMEOUT_SECS", "1")
         .output()
         .unwrap();
@@ -217,7 +292,9 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     // Real Argon2 cost, so requests are still running when the signal arrives.
     let mut command = latch_command();
-    command.env("LATCH_ARGON2_MEMORY_KIB", "19456").env("LATCH_ARGON2_ITERATIONS", "3");
+    command
+        .env("LATCH_ARGON2_MEMORY_KIB", "19456")
+        .env("LATCH_ARGON2_ITERATIONS", "3");
     let mut child = command
         .args(["serve", "--bind", "127.0.0.1:0", "--database", &url])
         .stdout(Stdio::piped())
@@ -225,8 +302,16 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.strip_prefix("latch listening on ").unwrap().split_whitespace().next().unwrap().to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .strip_prefix("latch listening on ")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let node = Node { child, base };
     let mut tasks = Vec::new();
     for i in 0..6 {
@@ -244,7 +329,9 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(40)).await;
-    let status = tokio::task::spawn_blocking(move || node.terminate()).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || node.terminate())
+        .await
+        .unwrap();
     for task in tasks {
         assert_eq!(task.await.unwrap(), StatusCode::CREATED);
     }
@@ -293,16 +380,28 @@ async fn sqlite_killed_mid_burst_keeps_every_answered_sign_up() {
     for task in tasks {
         answered.extend(task.await.unwrap());
     }
-    assert!(!answered.is_empty(), "no sign-up was answered before the kill");
+    assert!(
+        !answered.is_empty(),
+        "no sign-up was answered before the kill"
+    );
 
     use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(check, "ok");
-    let names: Vec<(String,)> = sqlx::query_as("SELECT username FROM users").fetch_all(&mut conn).await.unwrap();
+    let names: Vec<(String,)> = sqlx::query_as("SELECT username FROM users")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     let stored: std::collections::HashSet<String> = names.into_iter().map(|(n,)| n).collect();
     for name in &answered {
-        assert!(stored.contains(name), "{name} was answered 201 but is missing after the crash");
+        assert!(
+            stored.contains(name),
+            "{name} was answered 201 but is missing after the crash"
+        );
     }
     drop(conn);
     // And it starts again on the same file.
