@@ -5,6 +5,7 @@
 //! is written once and checked by the compiler against both drivers. Only the migrations
 //! differ (`migrations/sqlite`, `migrations/postgres`), because DDL is where the dialects do.
 
+pub mod audit;
 mod error;
 pub mod sessions;
 pub mod throttle;

@@ -1,5 +1,6 @@
 //! HTTP: the router, pages, JSON API, extractors and the mapping of errors to responses.
 
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod error;
@@ -8,6 +9,7 @@ pub mod input;
 pub mod middleware;
 pub mod ops;
 pub mod pages;
+pub mod posts;
 pub mod templates;
 
 use axum::extract::DefaultBodyLimit;
@@ -25,6 +27,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(api::router())
+        .merge(admin::router())
+        .merge(posts::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
