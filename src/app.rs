@@ -28,6 +28,10 @@ pub struct AppState {
     pub templates: Arc<web::templates::Templates>,
     /// Prometheus exporter.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Outgoing mail.
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Parsed `trusted_proxies`.
+    pub trusted_proxies: Arc<Vec<web::client_ip::IpRange>>,
 }
 
 impl AppState {
@@ -49,7 +53,16 @@ impl AppState {
             .warm_up()
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
+        let mailer = crate::mail::Mailer::from_config(&config)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| web::client_ip::IpRange::parse(p))
+            .collect();
         Ok(Self {
+            mailer: Arc::new(mailer),
+            trusted_proxies: Arc::new(trusted_proxies),
             config: Arc::new(config),
             db,
             hasher,

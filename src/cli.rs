@@ -10,9 +10,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, AppState};
+use crate::audit;
 use crate::auth::{self, NewAccount, SignUpError, SignupInput};
 use crate::config::{Config, Overrides};
+use crate::domain::RoleName;
 use crate::domain::{nfkc_lower, Password};
+use crate::store::admin as admin_store;
 use crate::store::{sessions as session_store, users};
 
 /// latch: user authentication for web applications.
@@ -60,6 +63,31 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage roles.
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+    /// Print recent security events from the audit log, newest first.
+    Audit {
+        /// Only the events of this user (username or email).
+        #[arg(long)]
+        user: Option<String>,
+        /// How many events to print.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoleCommand {
+    /// Create a role (then grant it with `latch user set-role`).
+    Add {
+        /// Role name: a letter, then letters, digits, _ or -.
+        name: String,
+    },
+    /// List roles and how many users hold each.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +120,36 @@ enum UserCommand {
         /// Read the password from one line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Show a user: roles, verified, locked, created, last sign-in, active sessions.
+    Show {
+        /// Username or email.
+        user: String,
+    },
+    /// Grant a role to a user, or remove it with --revoke (ends all their sessions).
+    SetRole {
+        /// Username or email.
+        user: String,
+        /// Role name (see `latch role list`).
+        role: String,
+        /// Remove the role instead of granting it.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Lock a user out (ends all their sessions; sign-in answers account_locked).
+    Lock {
+        /// Username or email.
+        user: String,
+    },
+    /// Unlock a user.
+    Unlock {
+        /// Username or email.
+        user: String,
+    },
+    /// Delete a user with their sessions and posts.
+    Delete {
+        /// Username or email.
+        user: String,
     },
 }
 
@@ -163,6 +221,18 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::User { command } => {
             let state = state(config).await?;
             let result = user_command(&state, command).await;
+            state.db.close().await;
+            result
+        }
+        Command::Role { command } => {
+            let state = state(config).await?;
+            let result = role_command(&state, command).await;
+            state.db.close().await;
+            result
+        }
+        Command::Audit { user, limit } => {
+            let state = state(config).await?;
+            let result = audit_command(&state, user.as_deref(), limit).await;
             state.db.close().await;
             result
         }
@@ -313,7 +383,264 @@ async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliE
             );
             Ok(())
         }
+        UserCommand::Show { user } => user_show(state, &user).await,
+        UserCommand::SetRole { user, role, revoke } => {
+            user_set_role(state, &user, &role, revoke).await
+        }
+        UserCommand::Lock { user } => user_set_locked(state, &user, true).await,
+        UserCommand::Unlock { user } => user_set_locked(state, &user, false).await,
+        UserCommand::Delete { user } => user_delete(state, &user).await,
     }
+}
+
+/// Finds a user by username or email, or fails with a clear message.
+async fn find_user(state: &AppState, user: &str) -> Result<users::UserRecord, CliError> {
+    users::find_by_login(&state.db, &nfkc_lower(user.trim()))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| CliError::new(format!("no user {user:?}")))
+}
+
+fn live_since(state: &AppState) -> admin_store::LiveSince {
+    admin_store::LiveSince::at(&state.config, state.clock.now())
+}
+
+async fn user_show(state: &AppState, user: &str) -> Result<(), CliError> {
+    let found = find_user(state, user).await?;
+    let u = admin_store::find(&state.db, found.id, live_since(state))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| CliError::new(format!("no user {user:?}")))?;
+    let roles = u.role_list();
+    let name = [u.first_name.as_deref(), u.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!("id:              {}", u.id);
+    println!("username:        {}", u.username);
+    println!("email:           {}", u.email);
+    if !name.is_empty() {
+        println!("name:            {name}");
+    }
+    println!("email verified:  {}", yes_no(u.email_verified));
+    println!(
+        "roles:           {}",
+        if roles.is_empty() {
+            "user".to_owned()
+        } else {
+            roles.join(", ")
+        }
+    );
+    println!("locked:          {}", yes_no(u.locked));
+    println!("created:         {}", crate::clock::rfc3339(u.created_at));
+    println!(
+        "last sign-in:    {}",
+        u.last_login_at
+            .map(crate::clock::rfc3339)
+            .unwrap_or_else(|| "never".into())
+    );
+    println!("active sessions: {}", u.active_sessions);
+    Ok(())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Applies a change from the CLI: the store's transaction (last-admin rule included), then
+/// the audit log.
+async fn cli_change(
+    state: &AppState,
+    user: &str,
+    change: &admin_store::UserChange,
+) -> Result<admin_store::ChangeOutcome, CliError> {
+    let found = find_user(state, user).await?;
+    let outcome = admin_store::change(&state.db, found.id, change, live_since(state))
+        .await
+        .map_err(|e| match e {
+            admin_store::ChangeError::NotFound => CliError::new(format!("no user {user:?}")),
+            admin_store::ChangeError::LastAdmin => CliError::new(format!(
+                "refused: {} is the last unlocked administrator; grant admin to someone else first",
+                found.username
+            )),
+            admin_store::ChangeError::UnknownRole(role) => CliError::new(format!(
+                "unknown role {role:?} (see `latch role list`; create it with `latch role add`)"
+            )),
+            admin_store::ChangeError::Store(e) => store_error(e),
+        })?;
+    let target = &outcome.before;
+    let subject = audit::Subject::user(target.id, &target.username);
+    let client = session_store::ClientInfo::default();
+    let by = "by=cli";
+    let mut events: Vec<(audit::Event, String)> = Vec::new();
+    if change.delete {
+        events.push((audit::Event::UserDelete, by.to_owned()));
+    }
+    for role in &outcome.granted {
+        events.push((audit::Event::RoleGrant, format!("role={role} {by}")));
+    }
+    for role in &outcome.revoked {
+        events.push((audit::Event::RoleRevoke, format!("role={role} {by}")));
+    }
+    match change.locked {
+        Some(true) => events.push((audit::Event::Lock, by.to_owned())),
+        Some(false) if target.locked => events.push((audit::Event::Unlock, by.to_owned())),
+        _ => {}
+    }
+    if outcome.sessions_ended > 0 && !change.delete {
+        events.push((
+            audit::Event::SessionRevoke,
+            format!("count={} {by}", outcome.sessions_ended),
+        ));
+    }
+    for (event, detail) in events {
+        audit::record(state, event, subject, &client, "success", Some(&detail)).await;
+    }
+    Ok(outcome)
+}
+
+async fn user_set_role(
+    state: &AppState,
+    user: &str,
+    role: &str,
+    revoke: bool,
+) -> Result<(), CliError> {
+    let role = RoleName::parse(role).map_err(|m| CliError::new(format!("role {role:?}: {m}")))?;
+    let edit = if revoke {
+        admin_store::RoleEdit::Revoke(role.clone())
+    } else {
+        admin_store::RoleEdit::Grant(role.clone())
+    };
+    let change = admin_store::UserChange {
+        roles: Some(edit),
+        ..Default::default()
+    };
+    let outcome = cli_change(state, user, &change).await?;
+    let name = &outcome.before.username;
+    let roles = outcome
+        .after
+        .as_ref()
+        .map(|u| u.role_list())
+        .unwrap_or_default();
+    let roles = if roles.is_empty() {
+        "user".to_owned()
+    } else {
+        roles.join(", ")
+    };
+    if outcome.granted.is_empty() && outcome.revoked.is_empty() {
+        let had = if revoke {
+            "does not have"
+        } else {
+            "already has"
+        };
+        println!("{name} {had} the role {role}; roles: {roles}");
+    } else {
+        let verb = if revoke { "removed from" } else { "granted to" };
+        println!(
+            "role {role} {verb} {name}; roles: {roles}; {} session(s) ended",
+            outcome.sessions_ended
+        );
+    }
+    Ok(())
+}
+
+async fn user_set_locked(state: &AppState, user: &str, locked: bool) -> Result<(), CliError> {
+    let change = admin_store::UserChange {
+        locked: Some(locked),
+        ..Default::default()
+    };
+    let outcome = cli_change(state, user, &change).await?;
+    let name = &outcome.before.username;
+    if locked {
+        println!("locked {name}; {} session(s) ended", outcome.sessions_ended);
+    } else {
+        println!("unlocked {name}");
+    }
+    Ok(())
+}
+
+async fn user_delete(state: &AppState, user: &str) -> Result<(), CliError> {
+    let change = admin_store::UserChange {
+        delete: true,
+        ..Default::default()
+    };
+    let outcome = cli_change(state, user, &change).await?;
+    println!(
+        "deleted user {} (id {}) with their sessions and posts",
+        outcome.before.username, outcome.before.id
+    );
+    Ok(())
+}
+
+async fn role_command(state: &AppState, command: RoleCommand) -> Result<(), CliError> {
+    match command {
+        RoleCommand::Add { name } => {
+            let role =
+                RoleName::parse(&name).map_err(|m| CliError::new(format!("role {name:?}: {m}")))?;
+            admin_store::add_role(&state.db, &role, state.clock.now())
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::Conflict => {
+                        CliError::new(format!("role {:?} already exists", role.as_str()))
+                    }
+                    other => store_error(other),
+                })?;
+            println!("created role {role}");
+            Ok(())
+        }
+        RoleCommand::List => {
+            let roles = admin_store::list_roles(&state.db)
+                .await
+                .map_err(store_error)?;
+            println!("{:<32} {:>8}", "role", "users");
+            println!("{:<32} {:>8}", "user (implicit)", "all");
+            for role in roles {
+                println!("{:<32} {:>8}", role.name, role.members);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn audit_command(state: &AppState, user: Option<&str>, limit: i64) -> Result<(), CliError> {
+    if !(1..=10_000).contains(&limit) {
+        return Err(CliError::new("--limit must be between 1 and 10000"));
+    }
+    let user_id = match user {
+        Some(user) => Some(find_user(state, user).await?.id),
+        None => None,
+    };
+    let events = crate::store::audit::recent(&state.db, user_id, limit)
+        .await
+        .map_err(store_error)?;
+    println!(
+        "{:<20} {:<24} {:<22} {:<10} {:<16} detail",
+        "time", "user", "event", "outcome", "ip"
+    );
+    for e in events {
+        let who = match (&e.username, e.user_id) {
+            (Some(name), Some(id)) => format!("{name} ({id})"),
+            (Some(name), None) => name.clone(),
+            (None, Some(id)) => format!("#{id}"),
+            (None, None) => "-".into(),
+        };
+        let time = crate::clock::rfc3339(e.at);
+        println!(
+            "{:<20} {:<24} {:<22} {:<10} {:<16} {}",
+            time,
+            who,
+            e.event,
+            e.outcome,
+            e.ip.as_deref().unwrap_or("-"),
+            e.detail.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 fn store_error(e: crate::store::StoreError) -> CliError {

@@ -24,6 +24,12 @@ pub struct Config {
     pub mail_outbox: PathBuf,
     /// `smtp://user:pass@host:587` or `smtps://…`; when set, mail goes over SMTP.
     pub smtp_url: Option<String>,
+    /// Sender of every mail.
+    pub mail_from: String,
+    /// Peers whose `X-Forwarded-For` is believed (IP addresses or CIDR ranges); a list in
+    /// `latch.toml`, comma-separated in `LATCH_TRUSTED_PROXIES`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
     /// Refuse sign-in to accounts whose email address is not verified.
     pub require_verified_email: bool,
     /// Argon2id memory cost in KiB.
@@ -46,6 +52,12 @@ pub struct Config {
     pub throttle_ip_failures: i64,
     /// Length of the throttling window in seconds.
     pub throttle_window_secs: i64,
+    /// Sign-ups per client IP per hour.
+    pub throttle_ip_signups_per_hour: i64,
+    /// Forgot-password and verification-resend requests per client IP per hour.
+    pub throttle_ip_mail_requests_per_hour: i64,
+    /// Reset and verification mails per address per hour.
+    pub throttle_address_mails_per_hour: i64,
     /// Largest number of database connections; 0 picks a default for the database kind.
     pub db_max_connections: u32,
     /// Seconds to wait for a database connection before answering 503.
@@ -60,6 +72,8 @@ impl Default for Config {
             public_url: None,
             mail_outbox: PathBuf::from("outbox"),
             smtp_url: None,
+            mail_from: "latch <no-reply@localhost>".into(),
+            trusted_proxies: Vec::new(),
             require_verified_email: false,
             argon2_memory_kib: argon2::Params::DEFAULT_M_COST,
             argon2_iterations: argon2::Params::DEFAULT_T_COST,
@@ -71,6 +85,9 @@ impl Default for Config {
             throttle_account_failures: 5,
             throttle_ip_failures: 100,
             throttle_window_secs: 15 * 60,
+            throttle_ip_signups_per_hour: 200,
+            throttle_ip_mail_requests_per_hour: 30,
+            throttle_address_mails_per_hour: 5,
             db_max_connections: 0,
             db_acquire_timeout_secs: 5,
         }
@@ -163,6 +180,17 @@ impl Config {
                 return Err(invalid("smtp_url", "must start with smtp:// or smtps://"));
             }
         }
+        if let Err(e) = self.mail_from.parse::<lettre::message::Mailbox>() {
+            return Err(invalid("mail_from", &format!("not a mail address ({e})")));
+        }
+        for proxy in &self.trusted_proxies {
+            if crate::web::client_ip::IpRange::parse(proxy).is_none() {
+                return Err(invalid(
+                    "trusted_proxies",
+                    &format!("{proxy:?} is not an IP address or CIDR range"),
+                ));
+            }
+        }
         if self.argon2_iterations < argon2::Params::MIN_T_COST {
             return Err(invalid("argon2_iterations", "must be at least 1"));
         }
@@ -191,6 +219,18 @@ impl Config {
             ("throttle_account_failures", self.throttle_account_failures),
             ("throttle_ip_failures", self.throttle_ip_failures),
             ("throttle_window_secs", self.throttle_window_secs),
+            (
+                "throttle_ip_signups_per_hour",
+                self.throttle_ip_signups_per_hour,
+            ),
+            (
+                "throttle_ip_mail_requests_per_hour",
+                self.throttle_ip_mail_requests_per_hour,
+            ),
+            (
+                "throttle_address_mails_per_hour",
+                self.throttle_address_mails_per_hour,
+            ),
         ] {
             if value <= 0 {
                 return Err(invalid(field, "must be a positive number"));
@@ -272,6 +312,25 @@ fn render_value(value: &figment::value::Value) -> String {
         }
     }
     out
+}
+
+/// A list given as a TOML array or as one comma-separated string (environment variables).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 /// Replaces the password of a URL with `****`.

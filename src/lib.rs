@@ -20,6 +20,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod account;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -28,8 +29,10 @@ pub mod clock;
 pub mod config;
 pub mod csrf;
 pub mod domain;
+pub mod mail;
 pub mod passwords;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;

@@ -40,6 +40,11 @@ impl ActiveSession {
         self.token.derive("csrf")
     }
 
+    /// Whether it is a "remember me" session.
+    pub fn remember(&self) -> bool {
+        self.record.remember
+    }
+
     /// The secret (to hash for deletion).
     pub fn token(&self) -> &SecretToken {
         &self.token
@@ -139,9 +144,26 @@ pub async fn start(
     })
 }
 
-/// Deletes the session (sign-out) and returns the `Set-Cookie` value that clears the cookie.
-pub async fn end(state: &AppState, session: &ActiveSession) -> Result<String, StoreError> {
+/// Deletes the session (sign-out, audited) and returns the `Set-Cookie` value that clears
+/// the cookie.
+pub async fn end(
+    state: &AppState,
+    session: &ActiveSession,
+    client: &ClientInfo,
+) -> Result<String, StoreError> {
     store::delete_by_hash(&state.db, &session.token.hash()).await?;
+    if let Some(user) = session.user() {
+        let subject = crate::audit::Subject::user(user.id, &user.username);
+        crate::audit::record(
+            state,
+            crate::audit::Event::SignOut,
+            subject,
+            client,
+            "success",
+            None,
+        )
+        .await;
+    }
     Ok(removal_cookie(state))
 }
 
@@ -167,7 +189,10 @@ fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String
 /// Deletes expired sessions and sign-in failures past the throttling window; run periodically.
 pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     let c = &state.config;
-    crate::store::throttle::purge(&state.db, state.clock.now() - c.throttle_window_secs).await?;
+    let now = state.clock.now();
+    // Throttle events are kept for the longest window (an hour for mail and sign-up limits).
+    crate::store::throttle::purge(&state.db, now - c.throttle_window_secs.max(3600)).await?;
+    crate::store::tokens::purge(&state.db, now).await?;
     store::delete_expired(
         &state.db,
         state.clock.now(),
@@ -176,4 +201,64 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
         c.remember_me_secs,
     )
     .await
+}
+
+/// A short readable summary of a `User-Agent` ("Firefox on Linux"), for the session list.
+///
+/// Hand-written rather than a UA-parsing crate: the list only needs the browser family and
+/// the platform, and the full parsers ship megabytes of regexes.
+pub fn describe_user_agent(ua: Option<&str>) -> String {
+    let Some(ua) = ua.filter(|u| !u.trim().is_empty()) else {
+        return "Unknown client".into();
+    };
+    let browsers = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python-requests", "Python requests"),
+        ("reqwest", "reqwest"),
+        ("Wget/", "Wget"),
+    ];
+    let platforms = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ];
+    let browser = browsers
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+    let platform = platforms
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+    match (browser, platform) {
+        (Some(b), Some(p)) => format!("{b} on {p}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(p)) => format!("Browser on {p}"),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_user_agent;
+
+    #[test]
+    fn user_agents_are_summarised() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(describe_user_agent(Some(firefox)), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+        assert_eq!(describe_user_agent(Some(chrome)), "Chrome on Windows");
+        assert_eq!(describe_user_agent(Some("curl/8.5.0")), "curl");
+        assert_eq!(describe_user_agent(None), "Unknown client");
+    }
 }

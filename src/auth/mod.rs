@@ -5,5 +5,5 @@ mod signup;
 mod user;
 
 pub use signin::{sign_in, Credentials, LoginInput, SignInError};
-pub use signup::{sign_up, NewAccount, SignUpError, SignupInput};
+pub use signup::{register, sign_up, NewAccount, SignUpError, SignupInput};
 pub use user::AuthUser;

@@ -1,8 +1,11 @@
 use crate::app::AppState;
+use crate::audit::{self, Event, Subject};
 use crate::domain::{nfkc_lower, Password};
 use crate::passwords::{HashError, Verification};
+use crate::store::sessions::ClientInfo;
 use crate::store::users::{self, UserRecord};
 use crate::store::{throttle, StoreError};
+use crate::throttle::Limit;
 
 /// What a user typed to sign in.
 #[derive(Debug)]
@@ -50,8 +53,9 @@ pub enum SignInError {
 pub async fn sign_in(
     state: &AppState,
     credentials: &Credentials,
-    client_ip: Option<&str>,
+    client: &ClientInfo,
 ) -> Result<UserRecord, SignInError> {
+    let client_ip = client.ip.as_deref();
     let norm = nfkc_lower(credentials.login.trim());
     let user = if norm.is_empty() || norm.len() > 254 {
         None
@@ -76,7 +80,20 @@ pub async fn sign_in(
         Err(_) => "error",
     };
     metrics::counter!("latch_sign_ins_total", "outcome" => label).increment(1);
+    let (event, subject) = match &outcome {
+        Ok(user) => (Event::SignIn, Subject::user(user.id, &user.username)),
+        Err(SignInError::Throttled { .. }) => (Event::Throttled, Subject::default()),
+        Err(_) => (Event::SignIn, Subject::default()),
+    };
+    let detail = outcome
+        .is_err()
+        .then(|| format!("login {:?}", truncate(&norm, 64)));
+    audit::record(state, event, subject, client, label, detail.as_deref()).await;
     outcome
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }
 
 /// Seconds to wait when the account or the client has used up its failures, else `None`.
@@ -86,20 +103,24 @@ async fn throttled(
     ip_key: Option<&str>,
 ) -> Result<Option<i64>, StoreError> {
     let config = &state.config;
-    let now = state.clock.now();
-    let since = now - config.throttle_window_secs;
-    let limits = [
-        Some((account_key, config.throttle_account_failures)),
-        ip_key.map(|key| (key, config.throttle_ip_failures)),
-    ];
-    for (key, limit) in limits.into_iter().flatten() {
-        let (count, oldest) = throttle::count_since(&state.db, key, since).await?;
-        if count >= limit {
-            let retry_after = oldest.unwrap_or(now) + config.throttle_window_secs - now;
-            return Ok(Some(retry_after.max(1)));
-        }
+    let window = config.throttle_window_secs;
+    let mut checks = vec![(
+        account_key,
+        Limit {
+            max: config.throttle_account_failures,
+            window,
+        },
+    )];
+    if let Some(ip_key) = ip_key {
+        checks.push((
+            ip_key,
+            Limit {
+                max: config.throttle_ip_failures,
+                window,
+            },
+        ));
     }
-    Ok(None)
+    crate::throttle::first_exceeded(state, &checks).await
 }
 
 async fn check(
@@ -120,7 +141,7 @@ async fn check(
         (Some(user), Verification::Match { needs_rehash }) => (user, needs_rehash),
         _ => {
             let keys: Vec<&str> = [Some(account_key), ip_key].into_iter().flatten().collect();
-            throttle::record(&state.db, &keys, state.clock.now()).await?;
+            crate::throttle::hit(state, &keys).await?;
             return Err(SignInError::InvalidCredentials);
         }
     };

@@ -1,10 +1,13 @@
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::audit::{self, Event, Subject};
 use crate::domain::{parse_profile_name, EmailAddress, FieldErrors, Password, Username};
 use crate::passwords::HashError;
+use crate::store::sessions::ClientInfo;
 use crate::store::users::{self, NewUser, UserRecord};
 use crate::store::StoreError;
+use crate::throttle::Limit;
 
 /// The sign-up fields as sent (JSON or form). Unknown fields such as `roles` or `id` are
 /// ignored: nothing in a request body can grant a role.
@@ -92,6 +95,12 @@ pub enum SignUpError {
     /// Another account has this address.
     #[error("email taken")]
     EmailTaken,
+    /// Too many sign-ups from this client.
+    #[error("too many sign-ups")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -130,6 +139,42 @@ pub async fn sign_up(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A sign-up from the web (pages or API): limited per client IP, audited, and followed by
+/// the verification mail. Never grants a role.
+pub async fn register(
+    state: &AppState,
+    account: &NewAccount,
+    client: &ClientInfo,
+) -> Result<UserRecord, SignUpError> {
+    let ip_key = client.ip.as_deref().map(|ip| format!("signup-ip:{ip}"));
+    if let Some(key) = &ip_key {
+        let limit = Limit {
+            max: state.config.throttle_ip_signups_per_hour,
+            window: 3600,
+        };
+        if let Some(retry_after) = crate::throttle::retry_after(state, key, limit).await? {
+            return Err(SignUpError::Throttled { retry_after });
+        }
+        crate::throttle::hit(state, &[key]).await?;
+    }
+    let user = sign_up(state, account, "").await?;
+    audit::record(
+        state,
+        Event::SignUp,
+        Subject::user(user.id, &user.username),
+        client,
+        "success",
+        None,
+    )
+    .await;
+    if let Err(e) =
+        crate::account::send_verification(state, user.id, &user.username, &user.email).await
+    {
+        tracing::error!(error = %e, "could not start email verification");
+    }
+    Ok(user)
 }
 
 async fn check_free(state: &AppState, username_norm: &str, email: &str) -> Result<(), SignUpError> {

@@ -6,6 +6,7 @@ mod field_errors;
 mod flex;
 mod next_path;
 mod password;
+mod role;
 mod token;
 mod username;
 
@@ -14,6 +15,7 @@ pub use field_errors::FieldErrors;
 pub use flex::flex_bool;
 pub use next_path::NextPath;
 pub use password::Password;
+pub use role::{RoleName, ADMIN_ROLE, IMPLICIT_ROLE};
 pub use token::{constant_time_eq, SecretToken, TokenHash};
 pub use username::Username;
 

@@ -5,10 +5,13 @@
 //! is written once and checked by the compiler against both drivers. Only the migrations
 //! differ (`migrations/sqlite`, `migrations/postgres`), because DDL is where the dialects do.
 
+pub mod admin;
 pub mod audit;
 mod error;
+pub mod posts;
 pub mod sessions;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 
 use std::str::FromStr;

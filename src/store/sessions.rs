@@ -133,3 +133,57 @@ pub async fn delete_expired(
         .map(|r| r.rows_affected()))?;
     Ok(done)
 }
+
+/// A signed-in session as its owner sees it in the session list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionSummary {
+    /// Public id.
+    pub id: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last request seen (to the minute).
+    pub last_seen_at: Timestamp,
+    /// Client IP at creation.
+    pub ip: Option<String>,
+    /// Client user agent at creation.
+    pub user_agent: Option<String>,
+    /// "Remember me" session.
+    pub remember: bool,
+}
+
+/// The sessions of a user, newest first.
+pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<SessionSummary>, StoreError> {
+    let sql = "SELECT id, created_at, last_seen_at, ip, user_agent, remember FROM sessions \
+               WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC";
+    Ok(db_run!(db, |pool| sqlx::query_as::<_, SessionSummary>(
+        sql
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await)?)
+}
+
+/// Ends one session of a user by its public id; `false` when the user has no such session
+/// (another user's id included).
+pub async fn delete_one_for_user(db: &Db, user_id: i64, id: i64) -> Result<bool, StoreError> {
+    let sql = "DELETE FROM sessions WHERE user_id = $1 AND id = $2";
+    let n = db_run!(db, |pool| sqlx::query(sql)
+        .bind(user_id)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Ends every session of a user except one; returns how many ended.
+pub async fn delete_others_for_user(db: &Db, user_id: i64, keep: i64) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
+    let n = db_run!(db, |pool| sqlx::query(sql)
+        .bind(user_id)
+        .bind(keep)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n)
+}

@@ -9,7 +9,7 @@ pub async fn count_since(
     key: &str,
     since: Timestamp,
 ) -> Result<(i64, Option<Timestamp>), StoreError> {
-    let sql = "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2";
+    let sql = "SELECT COUNT(*), MIN(at) FROM throttle_events WHERE key = $1 AND at >= $2";
     let row: (i64, Option<Timestamp>) = db_run!(db, |pool| sqlx::query_as(sql)
         .bind(key)
         .bind(since)
@@ -20,7 +20,7 @@ pub async fn count_since(
 
 /// Records one failure for each key.
 pub async fn record(db: &Db, keys: &[&str], now: Timestamp) -> Result<(), StoreError> {
-    let sql = "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)";
+    let sql = "INSERT INTO throttle_events (key, at) VALUES ($1, $2)";
     for key in keys {
         db_run!(db, |pool| sqlx::query(sql)
             .bind(*key)
@@ -34,7 +34,7 @@ pub async fn record(db: &Db, keys: &[&str], now: Timestamp) -> Result<(), StoreE
 
 /// Forgets the failures of `key` (a successful sign-in clears the account's count).
 pub async fn clear(db: &Db, key: &str) -> Result<(), StoreError> {
-    let sql = "DELETE FROM sign_in_failures WHERE key = $1";
+    let sql = "DELETE FROM throttle_events WHERE key = $1";
     db_run!(db, |pool| sqlx::query(sql)
         .bind(key)
         .execute(pool)
@@ -45,7 +45,7 @@ pub async fn clear(db: &Db, key: &str) -> Result<(), StoreError> {
 
 /// Deletes failures older than `before`.
 pub async fn purge(db: &Db, before: Timestamp) -> Result<u64, StoreError> {
-    let sql = "DELETE FROM sign_in_failures WHERE at < $1";
+    let sql = "DELETE FROM throttle_events WHERE at < $1";
     let n = db_run!(db, |pool| sqlx::query(sql)
         .bind(before)
         .execute(pool)

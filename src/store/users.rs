@@ -179,3 +179,45 @@ pub async fn role_exists(db: &Db, name: &str) -> Result<bool, StoreError> {
         .await)?;
     Ok(count > 0)
 }
+
+/// Marks `email` verified, if it is still the user's address.
+pub async fn mark_verified(db: &Db, id: i64, email: &str) -> Result<bool, StoreError> {
+    let sql = "UPDATE users SET email_verified = TRUE WHERE id = $1 AND email = $2";
+    let n = db_run!(db, |pool| sqlx::query(sql)
+        .bind(id)
+        .bind(email)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Replaces the address with a verified new one; [`StoreError::Conflict`] when taken.
+pub async fn set_verified_email(db: &Db, id: i64, email: &str) -> Result<(), StoreError> {
+    let sql = "UPDATE users SET email = $1, email_norm = $1, email_verified = TRUE WHERE id = $2";
+    db_run!(db, |pool| sqlx::query(sql)
+        .bind(email)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Updates the optional profile fields.
+pub async fn set_profile(
+    db: &Db,
+    id: i64,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE users SET first_name = $1, last_name = $2 WHERE id = $3";
+    db_run!(db, |pool| sqlx::query(sql)
+        .bind(first_name)
+        .bind(last_name)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

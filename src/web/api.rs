@@ -84,7 +84,7 @@ async fn login(
     input: Input<LoginInput>,
 ) -> ApiResult {
     let credentials = Credentials::try_from(&input.data).map_err(ApiError::Validation)?;
-    let user = auth::sign_in(&state, &credentials, client.ip.as_deref()).await?;
+    let user = auth::sign_in(&state, &credentials, &client).await?;
     let remember = input.data.remember_me.unwrap_or(false);
     let new = sessions::start(
         &state,
@@ -101,6 +101,7 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
+    Client(client): Client,
     request: Request,
 ) -> Response {
     let Some(session) = session else {
@@ -112,7 +113,7 @@ async fn logout(
     if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
         return rejection.into_response();
     }
-    match sessions::end(&state, &session).await {
+    match sessions::end(&state, &session, &client).await {
         Ok(clear) => with_cookies(StatusCode::NO_CONTENT.into_response(), &[&clear]),
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -126,7 +127,7 @@ async fn signup(
 ) -> ApiResult {
     let Input { data, session } = input;
     let account = NewAccount::try_from(data).map_err(ApiError::Validation)?;
-    let user = auth::sign_up(&state, &account, "").await?;
+    let user = auth::register(&state, &account, &client).await?;
     let new = sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
     Ok(signed_in(StatusCode::CREATED, &AuthUser::from(&user), &new))
 }

@@ -16,6 +16,9 @@ pub enum ApiError {
     /// 400: the body cannot be read (malformed JSON, invalid UTF-8, repeated fields).
     #[error("{0}")]
     BadRequest(String),
+    /// 400: unknown, used or expired mailed token.
+    #[error("invalid token")]
+    InvalidToken,
     /// 401: not signed in.
     #[error("not signed in")]
     Unauthenticated,
@@ -74,7 +77,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            BadRequest(_) => StatusCode::BAD_REQUEST,
+            BadRequest(_) | InvalidToken => StatusCode::BAD_REQUEST,
             Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
             Forbidden | CsrfFailed | AccountLocked | EmailUnverified => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
@@ -94,6 +97,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(_) => "bad_request",
+            InvalidToken => "invalid_token",
             Unauthenticated => "unauthenticated",
             InvalidCredentials => "invalid_credentials",
             Forbidden => "forbidden",
@@ -118,6 +122,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(detail) => format!("The request body could not be read: {detail}"),
+            InvalidToken => "This link is invalid, already used or expired. Ask for a new one.".into(),
             Unauthenticated => "You need to sign in first.".into(),
             InvalidCredentials => "Invalid username, email or password.".into(),
             Forbidden => "You do not have permission to do this.".into(),
@@ -288,8 +293,24 @@ impl From<SignUpError> for ApiError {
         match e {
             SignUpError::UsernameTaken => ApiError::UsernameTaken,
             SignUpError::EmailTaken => ApiError::EmailTaken,
+            SignUpError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
             SignUpError::Store(e) => e.into(),
             SignUpError::Hash(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::account::AccountError> for ApiError {
+    fn from(e: crate::account::AccountError) -> Self {
+        use crate::account::AccountError;
+        match e {
+            AccountError::InvalidToken => ApiError::InvalidToken,
+            AccountError::InvalidCredentials => ApiError::InvalidCredentials,
+            AccountError::EmailTaken => ApiError::EmailTaken,
+            AccountError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
+            AccountError::Validation(fields) => ApiError::Validation(fields),
+            AccountError::Store(e) => e.into(),
+            AccountError::Hash(e) => e.into(),
         }
     }
 }
@@ -342,6 +363,7 @@ mod tests {
             ),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::AccountLocked, 403, "account_locked"),
+            (ApiError::InvalidToken, 400, "invalid_token"),
             (
                 ApiError::TooManyAttempts { retry_after: 60 },
                 429,

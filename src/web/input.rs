@@ -37,51 +37,92 @@ pub struct Input<T> {
 #[derive(Debug, Default, Deserialize)]
 pub struct NoFields {}
 
+/// A decoded body for an endpoint authorised by a secret it carries (a mailed reset or
+/// verification token): no CSRF token is needed, because a forged request cannot know the
+/// secret, and a cross-site request with the user's cookie gains nothing from it.
+#[derive(Debug)]
+pub struct TokenInput<T>(pub T);
+
+/// The decoded fields of a request, and what the CSRF check needs.
+struct RawBody {
+    fields: Map<String, Value>,
+    session: Option<ActiveSession>,
+    header_token: Option<String>,
+    html: bool,
+}
+
+async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection> {
+    let html = !is_api_path(req.uri().path());
+    let reject = |error| Rejection { error, html };
+    let (mut parts, body) = req.into_parts();
+    let MaybeSession(session) = MaybeSession::from_request_parts(&mut parts, state).await?;
+    let header_token = csrf::HEADERS
+        .iter()
+        .find_map(|h| parts.headers.get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| {
+        v.to_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|_| "invalid".into())
+    });
+    let too_long = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > MAX_BODY as u64);
+    if too_long {
+        return Err(reject(ApiError::PayloadTooLarge));
+    }
+    let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+        .await
+        .map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                reject(ApiError::PayloadTooLarge)
+            } else {
+                reject(ApiError::BadRequest(
+                    "the body could not be received".into(),
+                ))
+            }
+        })?;
+    let fields = decode(content_type.as_deref(), &bytes).map_err(reject)?;
+    Ok(RawBody {
+        fields,
+        session,
+        header_token,
+        html,
+    })
+}
+
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for Input<T> {
     type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Rejection> {
-        let html = !is_api_path(req.uri().path());
+        let RawBody {
+            fields,
+            session,
+            header_token,
+            html,
+        } = read_body(req, state).await?;
         let reject = |error| Rejection { error, html };
-        let (mut parts, body) = req.into_parts();
-        let MaybeSession(session) = MaybeSession::from_request_parts(&mut parts, state).await?;
-        let header_token = csrf::HEADERS
-            .iter()
-            .find_map(|h| parts.headers.get(*h))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| {
-            v.to_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|_| "invalid".into())
-        });
-        let too_long = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|len| len > MAX_BODY as u64);
-        if too_long {
-            return Err(reject(ApiError::PayloadTooLarge));
-        }
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    reject(ApiError::PayloadTooLarge)
-                } else {
-                    reject(ApiError::BadRequest(
-                        "the body could not be received".into(),
-                    ))
-                }
-            })?;
-        let fields = decode(content_type.as_deref(), &bytes).map_err(reject)?;
         let body_token = fields.get(csrf::FIELD).and_then(Value::as_str);
         if !csrf::is_valid(session.as_ref(), header_token.as_deref().or(body_token)) {
             return Err(reject(ApiError::CsrfFailed));
         }
         let data = to_struct(fields).map_err(reject)?;
         Ok(Input { data, session })
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for TokenInput<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Rejection> {
+        let RawBody { fields, html, .. } = read_body(req, state).await?;
+        to_struct(fields)
+            .map(TokenInput)
+            .map_err(|error| Rejection { error, html })
     }
 }
 

@@ -1,8 +1,11 @@
 //! HTTP: the router, pages, JSON API, extractors and the mapping of errors to responses.
 
+pub mod account_api;
+pub mod account_pages;
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod input;
@@ -10,7 +13,9 @@ pub mod middleware;
 pub mod ops;
 pub mod pages;
 pub mod posts;
+pub mod roles;
 pub mod templates;
+pub mod view;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
@@ -27,6 +32,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(api::router())
+        .merge(account_api::router())
+        .merge(account_pages::router())
         .merge(admin::router())
         .merge(posts::router())
         .route("/healthz", get(ops::healthz))

@@ -60,7 +60,8 @@ const FLASHES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn flash_cookie(code: &str) -> String {
+/// A one-time message for the next page (`code` is one of [`FLASHES`]).
+pub fn flash_cookie(code: &str) -> String {
     format!("{FLASH_COOKIE}={code}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60")
 }
 
@@ -235,7 +236,7 @@ async fn login_post(
         Ok(c) => c,
         Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors, None),
     };
-    match auth::sign_in(&state, &credentials, client.ip.as_deref()).await {
+    match auth::sign_in(&state, &credentials, &client).await {
         Ok(user) => {
             let remember = data.remember_me.unwrap_or(false);
             let new =
@@ -325,7 +326,7 @@ async fn register_post(
         Ok(account) => account,
         Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors),
     };
-    match auth::sign_up(&state, &account, "").await {
+    match auth::register(&state, &account, &client).await {
         Ok(user) => {
             let new =
                 sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
@@ -348,6 +349,7 @@ async fn register_post(
 async fn logout_post(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
+    Client(client): Client,
     request: Request,
 ) -> PageResult {
     let Some(session) = session else {
@@ -356,7 +358,7 @@ async fn logout_post(
     if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
         return Ok(rejection.into_response());
     }
-    let clear = sessions::end(&state, &session).await?;
+    let clear = sessions::end(&state, &session, &client).await?;
     Ok(see_other("/", &[clear, flash_cookie("signed_out")]))
 }
 

@@ -7,6 +7,23 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
     ("index.html", include_str!("../../templates/index.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    (
+        "account_sessions.html",
+        include_str!("../../templates/account_sessions.html"),
+    ),
+    (
+        "forgot_password.html",
+        include_str!("../../templates/forgot_password.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../../templates/reset_password.html"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../../templates/verify_email.html"),
+    ),
     ("login.html", include_str!("../../templates/login.html")),
     (
         "register.html",
@@ -15,6 +32,30 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "dashboard.html",
         include_str!("../../templates/dashboard.html"),
+    ),
+    (
+        "admin_users.html",
+        include_str!("../../templates/admin_users.html"),
+    ),
+    (
+        "admin_user.html",
+        include_str!("../../templates/admin_user.html"),
+    ),
+    (
+        "admin_user_delete.html",
+        include_str!("../../templates/admin_user_delete.html"),
+    ),
+    (
+        "posts_list.html",
+        include_str!("../../templates/posts_list.html"),
+    ),
+    (
+        "posts_show.html",
+        include_str!("../../templates/posts_show.html"),
+    ),
+    (
+        "posts_form.html",
+        include_str!("../../templates/posts_form.html"),
     ),
 ];
 

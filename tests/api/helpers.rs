@@ -422,3 +422,66 @@ pub fn set_cookie_named(response: &Response, name: &str) -> Option<String> {
         .into_iter()
         .find(|c| c.starts_with(&format!("{name}=")))
 }
+
+/// One message from the outbox: its recipient and its decoded text.
+#[derive(Debug, Clone)]
+pub struct OutboxMail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl OutboxMail {
+    /// The token of the first link to `path` (`/verify-email`, `/reset-password`).
+    pub fn token_for(&self, path: &str) -> Option<String> {
+        let start = self.body.find(&format!("{path}?token="))? + path.len() + "?token=".len();
+        Some(
+            self.body[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect(),
+        )
+    }
+}
+
+impl TestApp {
+    /// Every `.eml` file in the outbox, oldest first.
+    pub fn outbox_mails(&self) -> Vec<OutboxMail> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let raw = std::fs::read_to_string(path).unwrap();
+                let body = raw.replace("=\r\n", "").replace("=3D", "=");
+                let header = |name: &str| {
+                    raw.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned()
+                };
+                OutboxMail {
+                    to: header("To:"),
+                    subject: header("Subject:"),
+                    body,
+                }
+            })
+            .collect()
+    }
+
+    /// The newest mail to `address`.
+    pub fn last_mail_to(&self, address: &str) -> Option<OutboxMail> {
+        self.outbox_mails()
+            .into_iter()
+            .rev()
+            .find(|m| m.to.contains(address))
+    }
+}

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod authz;
 mod cli;
 mod csrf;
 mod faults;

@@ -1,0 +1,469 @@
+//! The account after the first sign-in: email verification, password reset, password and
+//! email changes. Shared by the pages and the JSON API.
+//!
+//! Tokens are 256-bit secrets, mailed once and stored only as hashes; each is single-use
+//! (consumed by one `DELETE … RETURNING`), verification tokens live 24 h and reset tokens
+//! 1 h, and a new reset token or a password change kills the older ones.
+
+pub mod messages;
+
+use crate::app::AppState;
+use crate::audit::{self, Event, Subject};
+use crate::auth::AuthUser;
+use crate::domain::{EmailAddress, FieldErrors, Password, SecretToken};
+use crate::mail::Email;
+use crate::passwords::{HashError, Verification};
+use crate::store::sessions::{self as session_store, ClientInfo};
+use crate::store::tokens::{self, Purpose};
+use crate::store::users::{self, UserRecord};
+use crate::store::StoreError;
+use crate::throttle::{self, Limit};
+
+/// Lifetime of a verification token.
+pub const VERIFY_TTL: i64 = 24 * 3600;
+/// Lifetime of a reset token.
+pub const RESET_TTL: i64 = 3600;
+
+/// Why an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Unknown, used or expired token.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The current password is wrong.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The new address belongs to another account.
+    #[error("email taken")]
+    EmailTaken,
+    /// Too many requests from this client.
+    #[error("too many attempts")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
+    /// Bad input.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// Sends a mail without ever failing the user's action: to the outbox it is written before
+/// the answer (so it is there when the client looks), over SMTP it goes in the background
+/// (a slow or broken server must not hold the request). Failures are logged.
+pub async fn deliver(state: &AppState, email: Result<Email, minijinja::Error>) {
+    let email = match email {
+        Ok(email) => email,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a mail");
+            return;
+        }
+    };
+    if state.config.smtp_url.is_none() {
+        if let Err(e) = state.mailer.send(&email).await {
+            tracing::error!(error = %e, "mail delivery failed");
+        }
+    } else {
+        let mailer = state.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&email).await {
+                tracing::error!(error = %e, "mail delivery failed");
+            }
+        });
+    }
+}
+
+async fn issue_token(
+    state: &AppState,
+    user_id: i64,
+    purpose: Purpose,
+    email: Option<&str>,
+    ttl: i64,
+) -> Result<SecretToken, StoreError> {
+    let token = SecretToken::generate().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let now = state.clock.now();
+    tokens::insert(
+        &state.db,
+        &token.hash(),
+        user_id,
+        purpose,
+        email,
+        now,
+        now + ttl,
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Mails a verification link for `email` (the current address at sign-up, a new one on
+/// change).
+pub async fn send_verification(
+    state: &AppState,
+    user_id: i64,
+    username: &str,
+    email: &str,
+) -> Result<(), StoreError> {
+    let token = issue_token(
+        state,
+        user_id,
+        Purpose::VerifyEmail,
+        Some(email),
+        VERIFY_TTL,
+    )
+    .await?;
+    deliver(
+        state,
+        messages::verify_email(state, username, email, token.expose()),
+    )
+    .await;
+    Ok(())
+}
+
+/// Consumes a verification token: marks the address verified, or, for an email change,
+/// makes the new address the account's.
+pub async fn verify_email(
+    state: &AppState,
+    raw_token: &str,
+    client: &ClientInfo,
+) -> Result<UserRecord, AccountError> {
+    let token = SecretToken::from_client(raw_token.trim()).ok_or(AccountError::InvalidToken)?;
+    let consumed = tokens::consume(&state.db, &token.hash(), Purpose::VerifyEmail)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    if consumed.expires_at < state.clock.now() {
+        return Err(AccountError::InvalidToken);
+    }
+    let user = users::find_by_id(&state.db, consumed.user_id)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    let email = consumed.email.unwrap_or_else(|| user.email.clone());
+    if email == user.email {
+        users::mark_verified(&state.db, user.id, &email).await?;
+        audit::record(
+            state,
+            Event::EmailVerified,
+            Subject::user(user.id, &user.username),
+            client,
+            "success",
+            None,
+        )
+        .await;
+    } else {
+        match users::set_verified_email(&state.db, user.id, &email).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(AccountError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        }
+        audit::record(
+            state,
+            Event::EmailChange,
+            Subject::user(user.id, &user.username),
+            client,
+            "success",
+            Some("new address verified"),
+        )
+        .await;
+        let notice = messages::notice(
+            state,
+            &user.username,
+            &user.email,
+            "Your email address was changed",
+            &format!("The email address of your account was changed to {email}."),
+        );
+        deliver(state, notice).await;
+    }
+    users::find_by_id(&state.db, user.id)
+        .await?
+        .ok_or(AccountError::InvalidToken)
+}
+
+fn mail_limits(state: &AppState) -> (Limit, Limit) {
+    let c = &state.config;
+    (
+        Limit {
+            max: c.throttle_ip_mail_requests_per_hour,
+            window: 3600,
+        },
+        Limit {
+            max: c.throttle_address_mails_per_hour,
+            window: 3600,
+        },
+    )
+}
+
+/// Checks the per-IP limit on mail requests (429 past it) and counts this request.
+async fn count_mail_request(state: &AppState, client: &ClientInfo) -> Result<(), AccountError> {
+    let (per_ip, _) = mail_limits(state);
+    if let Some(ip) = client.ip.as_deref() {
+        let key = format!("mail-ip:{ip}");
+        if let Some(retry_after) = throttle::retry_after(state, &key, per_ip).await? {
+            audit::record(
+                state,
+                Event::Throttled,
+                Subject::default(),
+                client,
+                "refused",
+                Some("mail requests per IP"),
+            )
+            .await;
+            return Err(AccountError::Throttled { retry_after });
+        }
+        throttle::hit(state, &[&key]).await?;
+    }
+    Ok(())
+}
+
+/// Whether another mail may go to `address` this hour (silently not sent otherwise, so the
+/// answer does not change).
+async fn address_may_receive(state: &AppState, address: &str) -> Result<bool, StoreError> {
+    let (_, per_address) = mail_limits(state);
+    let key = format!("mail-to:{address}");
+    if throttle::retry_after(state, &key, per_address)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    throttle::hit(state, &[&key]).await?;
+    Ok(true)
+}
+
+/// Mails the verification link again (signed-in users whose address is unverified).
+pub async fn resend_verification(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+) -> Result<(), AccountError> {
+    count_mail_request(state, client).await?;
+    if user.email_verified || !address_may_receive(state, &user.email).await? {
+        return Ok(());
+    }
+    send_verification(state, user.id, &user.username, &user.email).await?;
+    Ok(())
+}
+
+/// Starts a password reset. Answers the same whether or not the address has an account;
+/// the caller pads the response time (see `web`).
+pub async fn forgot_password(
+    state: &AppState,
+    raw_email: &str,
+    client: &ClientInfo,
+) -> Result<(), AccountError> {
+    let email = EmailAddress::parse(raw_email)
+        .map_err(|m| AccountError::Validation(FieldErrors::single("email", m)))?;
+    count_mail_request(state, client).await?;
+    let Some(user) = users::find_by_login(&state.db, email.as_str()).await? else {
+        audit::record(
+            state,
+            Event::PasswordResetRequest,
+            Subject::default(),
+            client,
+            "unknown_address",
+            None,
+        )
+        .await;
+        return Ok(());
+    };
+    if !address_may_receive(state, email.as_str()).await? {
+        return Ok(());
+    }
+    tokens::delete_for_user(&state.db, user.id, Purpose::ResetPassword).await?;
+    let token = issue_token(state, user.id, Purpose::ResetPassword, None, RESET_TTL).await?;
+    deliver(
+        state,
+        messages::reset_password(state, &user.username, &user.email, token.expose()),
+    )
+    .await;
+    audit::record(
+        state,
+        Event::PasswordResetRequest,
+        Subject::user(user.id, &user.username),
+        client,
+        "sent",
+        None,
+    )
+    .await;
+    Ok(())
+}
+
+/// Sets a new password from a reset token, then ends every session of the account (remember
+/// me included) and mails a notice.
+pub async fn reset_password(
+    state: &AppState,
+    raw_token: &str,
+    raw_password: &str,
+    client: &ClientInfo,
+) -> Result<UserRecord, AccountError> {
+    let token = SecretToken::from_client(raw_token.trim()).ok_or(AccountError::InvalidToken)?;
+    // Check the password first, so a policy failure does not burn the token.
+    let password = Password::new_for_account(raw_password)
+        .map_err(|m| AccountError::Validation(FieldErrors::single("password", m)))?;
+    let consumed = tokens::consume(&state.db, &token.hash(), Purpose::ResetPassword)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    if consumed.expires_at < state.clock.now() {
+        return Err(AccountError::InvalidToken);
+    }
+    let user = users::find_by_id(&state.db, consumed.user_id)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    let hash = state.hasher.hash(&password).await?;
+    users::set_password_hash(&state.db, user.id, &hash).await?;
+    tokens::delete_for_user(&state.db, user.id, Purpose::ResetPassword).await?;
+    session_store::delete_for_user(&state.db, user.id).await?;
+    crate::store::throttle::clear(&state.db, &format!("user:{}", user.id)).await?;
+    audit::record(
+        state,
+        Event::PasswordReset,
+        Subject::user(user.id, &user.username),
+        client,
+        "success",
+        None,
+    )
+    .await;
+    let notice = messages::notice(
+        state,
+        &user.username,
+        &user.email,
+        "Your password was reset",
+        "The password of your account was reset, and every session was signed out.",
+    );
+    deliver(state, notice).await;
+    Ok(user)
+}
+
+async fn check_current_password(
+    state: &AppState,
+    user: &AuthUser,
+    current: &str,
+) -> Result<UserRecord, AccountError> {
+    let record = users::find_by_id(&state.db, user.id)
+        .await?
+        .ok_or(AccountError::InvalidCredentials)?;
+    match state
+        .hasher
+        .verify(&Password::for_sign_in(current), Some(&record.password_hash))
+        .await?
+    {
+        Verification::Match { .. } => Ok(record),
+        Verification::Mismatch => Err(AccountError::InvalidCredentials),
+    }
+}
+
+/// Changes the password after checking the current one; ends every other session (the
+/// caller re-issues the current one under a new id) and kills pending reset tokens.
+pub async fn change_password(
+    state: &AppState,
+    user: &AuthUser,
+    current: &str,
+    new: &str,
+    client: &ClientInfo,
+) -> Result<UserRecord, AccountError> {
+    let mut errors = FieldErrors::new();
+    if current.is_empty() {
+        errors.add("current_password", "Enter your current password.");
+    }
+    let new_password = errors.check("new_password", Password::new_for_account(new));
+    if let Some(p) = &new_password {
+        if p.matches_any(&[&user.username, &user.email]) {
+            errors.add(
+                "new_password",
+                "Must not be your username or email address.",
+            );
+        }
+    }
+    let new_password = errors
+        .into_result(|| new_password)
+        .map_err(AccountError::Validation)?;
+    let record = match check_current_password(state, user, current).await {
+        Ok(record) => record,
+        Err(e) => {
+            audit::record(
+                state,
+                Event::PasswordChange,
+                Subject::user(user.id, &user.username),
+                client,
+                "failure",
+                Some("wrong current password"),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    let hash = state.hasher.hash(&new_password).await?;
+    users::set_password_hash(&state.db, user.id, &hash).await?;
+    tokens::delete_for_user(&state.db, user.id, Purpose::ResetPassword).await?;
+    session_store::delete_for_user(&state.db, user.id).await?;
+    audit::record(
+        state,
+        Event::PasswordChange,
+        Subject::user(user.id, &user.username),
+        client,
+        "success",
+        None,
+    )
+    .await;
+    let notice = messages::notice(
+        state,
+        &user.username,
+        &user.email,
+        "Your password was changed",
+        "The password of your account was changed, and your other sessions were signed out.",
+    );
+    deliver(state, notice).await;
+    Ok(record)
+}
+
+/// Starts a change of address: needs the current password; the new address gets a
+/// verification link and takes effect only when verified; the old one gets a notice.
+pub async fn change_email(
+    state: &AppState,
+    user: &AuthUser,
+    password: &str,
+    new_email: &str,
+    client: &ClientInfo,
+) -> Result<(), AccountError> {
+    let mut errors = FieldErrors::new();
+    if password.is_empty() {
+        errors.add("password", "Enter your current password.");
+    }
+    let email = errors.check("email", EmailAddress::parse(new_email));
+    if email.as_ref().is_some_and(|e| e.as_str() == user.email) {
+        errors.add("email", "This is already your address.");
+    }
+    let email = errors
+        .into_result(|| email)
+        .map_err(AccountError::Validation)?;
+    check_current_password(state, user, password).await?;
+    if users::find_by_login(&state.db, email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(AccountError::EmailTaken);
+    }
+    count_mail_request(state, client).await?;
+    send_verification(state, user.id, &user.username, email.as_str()).await?;
+    audit::record(
+        state,
+        Event::EmailChange,
+        Subject::user(user.id, &user.username),
+        client,
+        "requested",
+        None,
+    )
+    .await;
+    let notice = messages::notice(
+        state,
+        &user.username,
+        &user.email,
+        "A change of email address was requested",
+        &format!("Someone asked to change the email address of your account to {}. It changes only once the new address is confirmed.", email.as_str()),
+    );
+    deliver(state, notice).await;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Role checks as extractors: a handler that declares [`RequireAdmin`] (or any
+//! [`RequireRole`]) in its signature cannot run for anyone without the role, so the check
+//! lives in one place instead of in every handler (SECURITY.md Z1).
+//!
+//! Anonymous requests are refused exactly as [`RequireUser`] refuses them (401 JSON for the
+//! API, 303 to `/login?next=…` for pages); a signed-in user without the role gets 403: the
+//! `forbidden` error envelope for the API, an error page for pages. Roles are read from the
+//! request's session lookup, which joins the user row, so a revoked role stops working at
+//! the very next request (the session is revoked with it anyway).
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::error::{ApiError, Rejection};
+use super::extract::{is_api_path, AuthRejection, RequireUser};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::domain::ADMIN_ROLE;
+
+/// A role known at compile time, for [`RequireRole`].
+pub trait Role: Send + Sync + 'static {
+    /// The stored role name.
+    const NAME: &'static str;
+}
+
+/// The built-in `admin` role.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl Role for Admin {
+    const NAME: &'static str = ADMIN_ROLE;
+}
+
+/// A signed-in user holding role `R`.
+#[derive(Debug, Clone)]
+pub struct RequireRole<R: Role> {
+    /// The user.
+    pub user: AuthUser,
+    role: PhantomData<fn() -> R>,
+}
+
+/// A signed-in administrator.
+#[derive(Debug, Clone)]
+pub struct RequireAdmin(pub AuthUser);
+
+/// Checks that `user` holds `role`: `Ok`, or 403 `forbidden`. For checks whose role is only
+/// known at run time; handlers with a fixed role declare [`RequireRole`] instead.
+pub fn require_role(user: &AuthUser, role: &str) -> Result<(), ApiError> {
+    if user.has_role(role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+async fn signed_in_with(
+    parts: &mut Parts,
+    state: &AppState,
+    role: &str,
+) -> Result<AuthUser, AuthRejection> {
+    let RequireUser(user) = RequireUser::from_request_parts(parts, state).await?;
+    require_role(&user, role).map_err(|error| {
+        tracing::info!(
+            user_id = user.id,
+            role,
+            path = parts.uri.path(),
+            "forbidden"
+        );
+        AuthRejection::Api(Rejection {
+            error,
+            html: !is_api_path(parts.uri.path()),
+        })
+    })?;
+    Ok(user)
+}
+
+impl<R: Role> FromRequestParts<AppState> for RequireRole<R> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
+        let user = signed_in_with(parts, state, R::NAME).await?;
+        Ok(RequireRole {
+            user,
+            role: PhantomData,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for RequireAdmin {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
+        let RequireRole::<Admin> { user, .. } =
+            RequireRole::from_request_parts(parts, state).await?;
+        Ok(RequireAdmin(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(roles: &[&str]) -> AuthUser {
+        AuthUser {
+            id: 1,
+            username: "u".into(),
+            email: "u@example.com".into(),
+            email_verified: false,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            first_name: None,
+            last_name: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn roles_are_checked() {
+        assert!(require_role(&user(&[]), "user").is_ok());
+        assert!(matches!(
+            require_role(&user(&[]), "admin"),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(require_role(&user(&["admin"]), Admin::NAME).is_ok());
+        assert!(require_role(&user(&["editor"]), "admin").is_err());
+    }
+}
