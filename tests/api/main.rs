@@ -17,4 +17,5 @@ mod pages;
 mod redirects;
 mod sessions;
 mod smoke;
+mod smtp;
 mod throttle;
