@@ -2,7 +2,10 @@
 //!
 //! One library with all the logic and a thin `latch` binary. The library gives an axum
 //! application sign-up, sign-in, server-side sessions with remember-me, CSRF protection,
-//! safe `?next=` redirects, HTML pages and a JSON API, on SQLite or PostgreSQL.
+//! safe `?next=` redirects, email verification, password reset, throttling, an audit log,
+//! HTML pages and a JSON API, on SQLite or PostgreSQL.
+//!
+//! Run it as a service:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -10,6 +13,31 @@
 //! let app = latch::app::App::build(config).await?;
 //! println!("listening on http://{}", app.local_addr());
 //! app.run_until_stopped().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Or protect your own axum routes the way Flask-Login's `login_required` does: declare the
+//! user in the handler's signature. Anonymous API requests get 401, pages a redirect to
+//! `/login?next=…`; [`web::extract::CurrentUser`] makes sign-in optional.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use latch::web::extract::RequireUser;
+//!
+//! async fn secret(RequireUser(user): RequireUser) -> String {
+//!     format!("hello, {}", user.username)
+//! }
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = latch::config::Config { database_url: "sqlite://app.db".into(), ..Default::default() };
+//! let state = latch::app::AppState::new(config, std::sync::Arc::new(latch::clock::SystemClock)).await?;
+//! let app: Router = Router::new()
+//!     .route("/secret", get(secret))
+//!     .with_state(state.clone())
+//!     .merge(latch::web::router(state)); // /login, /register, /api/auth/*, …
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
 //! # Ok(())
 //! # }
 //! ```
