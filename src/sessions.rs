@@ -186,6 +186,17 @@ fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String
     cookie.build().to_string()
 }
 
+/// The configured lifetimes at the current time.
+pub fn lifetimes(state: &AppState) -> store::Lifetimes {
+    let c = &state.config;
+    store::Lifetimes {
+        now: state.clock.now(),
+        idle: c.session_idle_timeout_secs,
+        absolute: c.session_absolute_timeout_secs,
+        remember: c.remember_me_secs,
+    }
+}
+
 /// Deletes expired sessions and sign-in failures past the throttling window; run periodically.
 pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     let c = &state.config;

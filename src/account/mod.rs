@@ -159,6 +159,9 @@ pub async fn verify_email(
             Err(StoreError::Conflict) => return Err(AccountError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
+        // Links mailed to the old address (or to an abandoned new one) must not move the
+        // account back.
+        tokens::delete_for_user(&state.db, user.id, Purpose::VerifyEmail).await?;
         audit::record(
             state,
             Event::EmailChange,
@@ -244,6 +247,18 @@ pub async fn resend_verification(
         return Ok(());
     }
     send_verification(state, user.id, &user.username, &user.email).await?;
+    Ok(())
+}
+
+/// Mails a fresh verification link to an account refused at sign-in for being unverified
+/// (the right password was given, so this is the owner), within the per-address limit.
+pub async fn resend_after_refused_sign_in(
+    state: &AppState,
+    user: &UserRecord,
+) -> Result<(), StoreError> {
+    if address_may_receive(state, &user.email).await? {
+        send_verification(state, user.id, &user.username, &user.email).await?;
+    }
     Ok(())
 }
 
@@ -447,6 +462,14 @@ pub async fn change_email(
         return Err(AccountError::EmailTaken);
     }
     count_mail_request(state, client).await?;
+    if !address_may_receive(state, email.as_str()).await? {
+        let (_, per_address) = mail_limits(state);
+        return Err(AccountError::Throttled {
+            retry_after: per_address.window,
+        });
+    }
+    // Only the newest requested address can be confirmed.
+    tokens::delete_for_user(&state.db, user.id, Purpose::VerifyEmail).await?;
     send_verification(state, user.id, &user.username, email.as_str()).await?;
     audit::record(
         state,

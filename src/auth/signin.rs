@@ -150,6 +150,9 @@ async fn check(
         return Err(SignInError::Locked);
     }
     if state.config.require_verified_email && !user.email_verified {
+        // The right password proves ownership: send a fresh link, since the refused user has
+        // no session to ask for one with.
+        crate::account::resend_after_refused_sign_in(state, &user).await?;
         return Err(SignInError::EmailUnverified);
     }
     let new_hash = if needs_rehash {

@@ -151,14 +151,37 @@ pub struct SessionSummary {
     pub remember: bool,
 }
 
-/// The sessions of a user, newest first.
-pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<SessionSummary>, StoreError> {
+/// Session lifetimes, to tell live sessions from expired ones still in the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// Current time.
+    pub now: Timestamp,
+    /// Idle timeout of ordinary sessions.
+    pub idle: i64,
+    /// Absolute timeout of ordinary sessions.
+    pub absolute: i64,
+    /// Idle and absolute timeout of "remember me" sessions.
+    pub remember: i64,
+}
+
+/// The live sessions of a user, newest first.
+pub async fn list_for_user(
+    db: &Db,
+    user_id: i64,
+    life: Lifetimes,
+) -> Result<Vec<SessionSummary>, StoreError> {
     let sql = "SELECT id, created_at, last_seen_at, ip, user_agent, remember FROM sessions \
-               WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC";
+               WHERE user_id = $1 AND ( \
+                 (remember = FALSE AND last_seen_at >= $2 AND created_at >= $3) \
+                 OR (remember = TRUE AND last_seen_at >= $4 AND created_at >= $4)) \
+               ORDER BY last_seen_at DESC, id DESC";
     Ok(db_run!(db, |pool| sqlx::query_as::<_, SessionSummary>(
         sql
     )
     .bind(user_id)
+    .bind(life.now - life.idle)
+    .bind(life.now - life.absolute)
+    .bind(life.now - life.remember)
     .fetch_all(pool)
     .await)?)
 }

@@ -180,7 +180,8 @@ async fn sessions_list(
     session: super::extract::MaybeSession,
 ) -> ApiResult {
     let current = session.0.as_ref().map(|s| s.id());
-    let list = session_store::list_for_user(&state.db, user.id).await?;
+    let list =
+        session_store::list_for_user(&state.db, user.id, sessions::lifetimes(&state)).await?;
     let sessions: Vec<_> = list
         .iter()
         .map(|s| {

@@ -245,7 +245,8 @@ async fn sessions_get(
     RawQuery(raw): RawQuery,
 ) -> HtmlResult {
     let current = session.as_ref().map(|s| s.id());
-    let list = session_store::list_for_user(&state.db, user.id).await?;
+    let list =
+        session_store::list_for_user(&state.db, user.id, sessions::lifetimes(&state)).await?;
     let rows: Vec<_> = list
         .iter()
         .map(|s| {

@@ -37,7 +37,7 @@ use crate::audit::{self, Event, Subject};
 use crate::auth::AuthUser;
 use crate::clock::rfc3339;
 use crate::domain::{flex_bool, nfkc_lower, FieldErrors, RoleName, IMPLICIT_ROLE};
-use crate::sessions::{self, NewSession};
+use crate::sessions::{self, ActiveSession, NewSession};
 use crate::store::admin::{
     self as store, AdminUserRecord, ChangeError, ChangeOutcome, LiveSince, RoleEdit, UserChange,
 };
@@ -182,17 +182,39 @@ struct Applied {
     new_session: Option<NewSession>,
 }
 
+/// Who makes a change: the admin, where from, and whether their session is a "remember me"
+/// one (kept when their own session has to be replaced).
+struct Actor<'a> {
+    user: &'a AuthUser,
+    client: &'a ClientInfo,
+    remember: bool,
+}
+
+impl<'a> Actor<'a> {
+    fn new(user: &'a AuthUser, client: &'a ClientInfo, session: Option<&ActiveSession>) -> Self {
+        Self {
+            user,
+            client,
+            remember: session.is_some_and(ActiveSession::remember),
+        }
+    }
+}
+
 /// Applies `change` to user `id` for `actor`: the self-protection rules, the store's
 /// transaction (with the last-admin rule), the audit log, and a fresh session for an actor
 /// whose own sessions ended. `field` names the input field that errors about roles go to.
 async fn apply(
     state: &AppState,
-    actor: &AuthUser,
-    client: &ClientInfo,
+    actor: &Actor<'_>,
     id: i64,
     change: &UserChange,
     field: &str,
 ) -> Result<Applied, ApiError> {
+    let Actor {
+        user: actor,
+        client,
+        remember,
+    } = *actor;
     if id == actor.id && change.delete {
         return Err(ApiError::Validation(FieldErrors::single(
             "user",
@@ -233,7 +255,8 @@ async fn apply(
     let mut new_session = None;
     if id == actor.id && outcome.sessions_ended > 0 && outcome.after.is_some() {
         if let Some(record) = users::find_by_id(&state.db, id).await? {
-            new_session = Some(sessions::start(state, Some(&record), false, client, None).await?);
+            new_session =
+                Some(sessions::start(state, Some(&record), remember, client, None).await?);
         }
     }
     Ok(Applied {
@@ -483,7 +506,8 @@ async fn api_patch(
 ) -> ApiResult {
     let id = view::parse_id(&id)?;
     let (change, field) = parse_patch(&input.data).map_err(ApiError::Validation)?;
-    let applied = apply(&state, &admin, &client, id, &change, field).await?;
+    let actor = Actor::new(&admin, &client, input.session.as_ref());
+    let applied = apply(&state, &actor, id, &change, field).await?;
     let user = applied.outcome.after.as_ref().ok_or(ApiError::NotFound)?;
     let body = json!({ "user": user_json(user) });
     Ok(changed_response(StatusCode::OK, body, &applied))
@@ -495,14 +519,15 @@ async fn api_delete(
     RequireAdmin(admin): RequireAdmin,
     Client(client): Client,
     Path(id): Path<String>,
-    _csrf: Input<NoFields>,
+    csrf: Input<NoFields>,
 ) -> ApiResult {
     let id = view::parse_id(&id)?;
     let change = UserChange {
         delete: true,
         ..UserChange::default()
     };
-    apply(&state, &admin, &client, id, &change, "user").await?;
+    let actor = Actor::new(&admin, &client, csrf.session.as_ref());
+    apply(&state, &actor, id, &change, "user").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -623,18 +648,17 @@ async fn user_get(
 
 /// Runs a change from one of the user page's forms: back to the user page with a notice, or
 /// the page again with the error (422).
-#[allow(clippy::too_many_arguments)]
 async fn page_change(
     state: &AppState,
     frame: &Frame,
-    admin: &AuthUser,
-    client: &ClientInfo,
+    actor: &Actor<'_>,
     target: &AdminUserRecord,
     change: &UserChange,
     field: &str,
     done: &str,
 ) -> HtmlResult {
-    match apply(state, admin, client, target.id, change, field).await {
+    let admin = actor.user;
+    match apply(state, actor, target.id, change, field).await {
         Ok(applied) => {
             let cookies: Vec<String> = applied
                 .new_session
@@ -699,10 +723,8 @@ async fn lock_post(
         ..UserChange::default()
     };
     let done = if locked { "locked" } else { "unlocked" };
-    page_change(
-        &state, &frame, &admin, &client, &target, &change, "locked", done,
-    )
-    .await
+    let actor = Actor::new(&admin, &client, input.session.as_ref());
+    page_change(&state, &frame, &actor, &target, &change, "locked", done).await
 }
 
 /// The role form: `role` and `action` = grant or revoke.
@@ -735,10 +757,8 @@ async fn roles_post(
                 roles: Some(edit),
                 ..UserChange::default()
             };
-            page_change(
-                &state, &frame, &admin, &client, &target, &change, "role", done,
-            )
-            .await
+            let actor = Actor::new(&admin, &client, input.session.as_ref());
+            page_change(&state, &frame, &actor, &target, &change, "role", done).await
         }
         Err(message) => {
             user_page(
@@ -833,7 +853,8 @@ async fn delete_post(
         delete: true,
         ..UserChange::default()
     };
-    match apply(&state, &admin, &client, target.id, &change, "user").await {
+    let actor = Actor::new(&admin, &client, input.session.as_ref());
+    match apply(&state, &actor, target.id, &change, "user").await {
         Ok(_) => Ok(see_other("/admin/users?done=user_deleted", &[])),
         Err(ApiError::Validation(errors)) => delete_page(
             &state,

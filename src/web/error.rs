@@ -132,7 +132,7 @@ impl ApiError {
             }
             AccountLocked => "This account is locked. Contact an administrator.".into(),
             EmailUnverified => {
-                "Verify your email address before signing in; we can send the link again.".into()
+                "Verify your email address before signing in: we have just sent you a new link.".into()
             }
             NotFound => "There is nothing here.".into(),
             MethodNotAllowed => "This method is not allowed here.".into(),
@@ -140,7 +140,7 @@ impl ApiError {
             EmailTaken => "An account with this email address already exists.".into(),
             PayloadTooLarge => "The request body is larger than 1 MiB.".into(),
             TooManyAttempts { retry_after } => format!(
-                "Too many failed sign-in attempts. Try again in {} minute(s).",
+                "Too many attempts. Try again in {} minute(s).",
                 (retry_after + 59) / 60
             ),
             UnsupportedMediaType => {

@@ -179,6 +179,7 @@ const fn s(code: u16) -> Expect {
 }
 use Expect::Login;
 
+#[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // Admin pages.
     Route {

@@ -11,6 +11,8 @@ mod csrf;
 mod faults;
 mod headers;
 mod input;
+mod lifecycle;
+mod lifecycle_pages;
 mod nodes;
 mod ops;
 mod pages;
