@@ -148,7 +148,7 @@ impl Config {
         }
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
-            .merge(Env::prefixed("LATCH_").ignore(&["config", "log"]))
+            .merge(Env::prefixed("LATCH_").ignore(&["config", "log", "log_format"]))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;

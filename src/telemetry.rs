@@ -5,16 +5,21 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Starts structured logging to stderr; `LATCH_LOG` (or `RUST_LOG`) sets the filter.
+/// Starts structured logging to stderr; `LATCH_LOG` (or `RUST_LOG`) sets the filter and
+/// `LATCH_LOG_FORMAT=json` gives one JSON object per line (for log shippers).
 pub fn init_logging() {
     let filter = std::env::var("LATCH_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info,sqlx=warn".into());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("LATCH_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// The process-wide Prometheus recorder, installed on first use (tests start many apps in

@@ -13,6 +13,7 @@ mod headers;
 mod input;
 mod lifecycle;
 mod lifecycle_pages;
+mod memory;
 mod nodes;
 mod ops;
 mod pages;

@@ -1,0 +1,88 @@
+//! P7: Argon2 memory stays bounded under a sign-in flood (at most one buffer per hashing
+//! slot), measured as the peak resident set of a real `latch serve` process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Peak resident set (VmHWM) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sec_p7_thirty_two_concurrent_sign_ins_stay_under_100_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    // Default Argon2id parameters (m = 19 MiB): the flood is what is measured.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latch"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database", &url])
+        .env("LATCH_LOG", "warn")
+        .env("LATCH_HASH_WORKERS", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .strip_prefix("latch listening on ")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = TestClient::new(&base);
+    assert_eq!(
+        client
+            .signup("flood", "flood@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let c = TestClient::new(&base);
+        let token = c.csrf().await;
+        // Half right, half unknown names (a full dummy hash each, and no account throttle).
+        let login = if i % 2 == 0 {
+            "flood".to_owned()
+        } else {
+            format!("ghost{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            c.post_json_with_token(
+                "/api/auth/login",
+                &json!({"login": login, "password": PASSWORD}),
+                Some(&token),
+            )
+            .await
+            .status()
+        }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+            "{status}"
+        );
+    }
+    let peak = peak_rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    // Two slots of 19 MiB plus the process itself; 32 buffers at once would be over 600 MiB.
+    assert!(peak < 100 * 1024, "peak RSS {} MiB", peak / 1024);
+    eprintln!("peak RSS after 32 concurrent sign-ins: {} MiB", peak / 1024);
+}
