@@ -409,3 +409,26 @@ async fn sqlite_killed_mid_burst_keeps_every_answered_sign_up() {
     assert_eq!(again.client().get("/readyz").await.status(), StatusCode::OK);
     let _ = PG;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LATCH_TEST_DATABASE_URL and run with --ignored"]
+async fn sslmode_require_talks_tls_to_postgres() {
+    let db = PgDb::new();
+    let url = format!("{}?sslmode=require", db.0);
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.database_url = url.clone()).await;
+    assert_eq!(
+        app.signup("alice", "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let latch::store::Db::Postgres(pool) = &app.db else {
+        panic!("expected PostgreSQL")
+    };
+    let (ssl,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(ssl, "the connection is not encrypted");
+}
