@@ -490,3 +490,50 @@ pub async fn change_email(
     deliver(state, notice).await;
     Ok(())
 }
+
+/// Ends one of the user's sessions by its public id (audited); `NotFound` for an unknown id
+/// or another user's, so ids of other accounts reveal nothing.
+pub async fn revoke_session(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    client: &ClientInfo,
+) -> Result<(), StoreError> {
+    if !session_store::delete_one_for_user(&state.db, user.id, id).await? {
+        return Err(StoreError::NotFound);
+    }
+    let subject = Subject::user(user.id, &user.username);
+    audit::record(
+        state,
+        Event::SessionRevoke,
+        subject,
+        client,
+        "success",
+        Some("one session"),
+    )
+    .await;
+    Ok(())
+}
+
+/// Ends every session of the user except `keep` (audited).
+pub async fn revoke_other_sessions(
+    state: &AppState,
+    user: &AuthUser,
+    keep: Option<i64>,
+    client: &ClientInfo,
+) -> Result<u64, StoreError> {
+    let ended =
+        session_store::delete_others_for_user(&state.db, user.id, keep.unwrap_or(0)).await?;
+    let subject = Subject::user(user.id, &user.username);
+    let detail = format!("{ended} other sessions");
+    audit::record(
+        state,
+        Event::SessionRevoke,
+        subject,
+        client,
+        "success",
+        Some(&detail),
+    )
+    .await;
+    Ok(ended)
+}

@@ -12,11 +12,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{axum_json, ApiError};
-use super::extract::{Client, RequireUser};
+use super::extract::{with_cookies, Client, RequireUser};
 use super::input::{Input, NoFields, TokenInput};
 use crate::account;
 use crate::app::AppState;
-use crate::audit::{self, Event, Subject};
 use crate::clock::rfc3339;
 use crate::sessions;
 use crate::store::sessions as session_store;
@@ -108,12 +107,10 @@ async fn password_change(
     .await?;
     let remember = session.as_ref().is_some_and(|s| s.remember());
     let new = sessions::start(&state, Some(&record), remember, &client, None).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Ok(value) = HeaderValue::from_str(&new.set_cookie) {
-        response
-            .headers_mut()
-            .append(axum::http::header::SET_COOKIE, value);
-    }
+    let mut response = with_cookies(
+        StatusCode::NO_CONTENT.into_response(),
+        std::slice::from_ref(&new.set_cookie),
+    );
     if let Ok(token) = HeaderValue::from_str(&new.session.csrf_token()) {
         response
             .headers_mut()
@@ -206,19 +203,8 @@ async fn session_revoke(
     Path(id): Path<String>,
     _input: Input<NoFields>,
 ) -> ApiResult {
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    if !session_store::delete_one_for_user(&state.db, user.id, id).await? {
-        return Err(ApiError::NotFound);
-    }
-    audit::record(
-        &state,
-        Event::SessionRevoke,
-        Subject::user(user.id, &user.username),
-        &client,
-        "success",
-        Some("one session"),
-    )
-    .await;
+    let id = super::view::parse_id(&id)?;
+    account::revoke_session(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -229,16 +215,7 @@ async fn sessions_revoke_others(
     Client(client): Client,
     input: Input<NoFields>,
 ) -> ApiResult {
-    let keep = input.session.as_ref().map(|s| s.id()).unwrap_or(0);
-    let ended = session_store::delete_others_for_user(&state.db, user.id, keep).await?;
-    audit::record(
-        &state,
-        Event::SessionRevoke,
-        Subject::user(user.id, &user.username),
-        &client,
-        "success",
-        Some(&format!("{ended} other sessions")),
-    )
-    .await;
+    let keep = input.session.as_ref().map(|s| s.id());
+    account::revoke_other_sessions(&state, &user, keep, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

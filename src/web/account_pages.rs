@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use minijinja::context;
@@ -17,7 +16,7 @@ use serde::Deserialize;
 
 use super::account_api::FORGOT_FLOOR;
 use super::error::ApiError;
-use super::extract::{see_other, Client, MaybeSession, RequireUser};
+use super::extract::{see_other, with_cookies, Client, MaybeSession, RequireUser};
 use super::input::{Input, NoFields, TokenInput};
 use super::view::{self, first_messages, Frame, HtmlResult};
 use crate::account::{self, AccountError};
@@ -280,19 +279,7 @@ async fn revoke_post(
     _input: Input<NoFields>,
 ) -> HtmlResult {
     let id = view::parse_id(&id)?;
-    if !session_store::delete_one_for_user(&state.db, user.id, id).await? {
-        return Err(ApiError::NotFound.into());
-    }
-    let subject = crate::audit::Subject::user(user.id, &user.username);
-    crate::audit::record(
-        &state,
-        crate::audit::Event::SessionRevoke,
-        subject,
-        &client,
-        "success",
-        Some("one session"),
-    )
-    .await;
+    account::revoke_session(&state, &user, id, &client).await?;
     Ok(see_other("/account/sessions?done=session_revoked", &[]))
 }
 
@@ -302,19 +289,8 @@ async fn revoke_others_post(
     Client(client): Client,
     input: Input<NoFields>,
 ) -> HtmlResult {
-    let keep = input.session.as_ref().map(|s| s.id()).unwrap_or(0);
-    let ended = session_store::delete_others_for_user(&state.db, user.id, keep).await?;
-    let subject = crate::audit::Subject::user(user.id, &user.username);
-    let detail = format!("{ended} other sessions");
-    crate::audit::record(
-        &state,
-        crate::audit::Event::SessionRevoke,
-        subject,
-        &client,
-        "success",
-        Some(&detail),
-    )
-    .await;
+    let keep = input.session.as_ref().map(|s| s.id());
+    account::revoke_other_sessions(&state, &user, keep, &client).await?;
     Ok(see_other("/account/sessions?done=others_revoked", &[]))
 }
 
@@ -324,31 +300,12 @@ async fn visitor_frame(
     session: Option<sessions::ActiveSession>,
     client: &ClientInfo,
 ) -> Result<(Frame, Vec<String>), ApiError> {
-    let (session, cookies) = match session {
-        Some(s) => (s, Vec::new()),
-        None => {
-            let new = sessions::start(state, None, false, client, None).await?;
-            (new.session, vec![new.set_cookie])
-        }
+    let (session, cookies) = view::ensure_session(state, session, client).await?;
+    let frame = Frame {
+        user: session.user(),
+        csrf_token: Some(session.csrf_token()),
     };
-    Ok((
-        Frame {
-            user: session.user(),
-            csrf_token: Some(session.csrf_token()),
-        },
-        cookies,
-    ))
-}
-
-fn with_cookies(mut response: Response, cookies: Vec<String>) -> Response {
-    for cookie in cookies {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, value);
-        }
-    }
-    response
+    Ok((frame, cookies))
 }
 
 async fn forgot_get(
@@ -366,7 +323,7 @@ async fn forgot_get(
         None,
         extra,
     )?;
-    Ok(with_cookies(page, cookies))
+    Ok(with_cookies(page, &cookies))
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,7 +379,7 @@ async fn reset_get(
         None,
         extra,
     )?;
-    Ok(with_cookies(page, cookies))
+    Ok(with_cookies(page, &cookies))
 }
 
 #[derive(Debug, Deserialize)]

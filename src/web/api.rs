@@ -1,14 +1,14 @@
 //! The JSON API under `/api/auth/`, with the classic endpoint names.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
 use super::error::{axum_json, ApiError};
-use super::extract::{Client, CurrentUser, MaybeSession, RequireUser};
+use super::extract::{with_cookies, Client, CurrentUser, MaybeSession, RequireUser};
 use super::input::{Input, NoFields};
 use crate::app::AppState;
 use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignupInput};
@@ -27,15 +27,6 @@ pub fn router() -> Router<AppState> {
 
 type ApiResult = Result<Response, ApiError>;
 
-fn with_cookies(mut response: Response, cookies: &[&str]) -> Response {
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
-}
-
 /// `{"user": …}` with the new session's cookie and its CSRF token (which changed with it).
 fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response {
     let mut response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
@@ -44,7 +35,7 @@ fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response 
             .headers_mut()
             .insert(HeaderName::from_static("x-csrf-token"), token);
     }
-    with_cookies(response, &[&new.set_cookie])
+    with_cookies(response, std::slice::from_ref(&new.set_cookie))
 }
 
 /// `GET /api/auth/csrf`: the token for this session, starting an anonymous one if needed.
@@ -61,15 +52,7 @@ async fn csrf_get(
         }
     };
     let response = axum_json(&json!({ "csrf_token": session.csrf_token() }));
-    Ok(with_cookies(
-        response,
-        cookie
-            .as_slice()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-    ))
+    Ok(with_cookies(response, cookie.as_slice()))
 }
 
 /// `GET /api/auth/verify_auth`: who is signed in.
@@ -107,14 +90,14 @@ async fn logout(
     let Some(session) = session else {
         return with_cookies(
             StatusCode::NO_CONTENT.into_response(),
-            &[&sessions::removal_cookie(&state)],
+            &[sessions::removal_cookie(&state)],
         );
     };
     if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
         return rejection.into_response();
     }
     match sessions::end(&state, &session, &client).await {
-        Ok(clear) => with_cookies(StatusCode::NO_CONTENT.into_response(), &[&clear]),
+        Ok(clear) => with_cookies(StatusCode::NO_CONTENT.into_response(), &[clear]),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -156,17 +156,28 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// 303 See Other to `location`, plus extra headers (cookies).
+/// 303 See Other to `location`, setting `set_cookies`.
 pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
     let mut response = (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, location.to_owned())],
     )
         .into_response();
+    append_cookies(&mut response, set_cookies);
+    response
+}
+
+/// `response` with a `Set-Cookie` header for each value.
+pub fn with_cookies(mut response: Response, set_cookies: &[String]) -> Response {
+    append_cookies(&mut response, set_cookies);
+    response
+}
+
+/// Adds a `Set-Cookie` header for each value.
+pub fn append_cookies(response: &mut Response, set_cookies: &[String]) {
     for cookie in set_cookies {
         if let Ok(value) = header::HeaderValue::from_str(cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
-    response
 }

@@ -2,21 +2,21 @@
 //! and a form with errors is shown again with a message at each bad field.
 
 use axum::extract::{FromRequest, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{see_other, Client, MaybeSession, RequireUser};
+use super::extract::{append_cookies, see_other, Client, MaybeSession, RequireUser};
 use super::input::{Input, NoFields};
+use super::view::{self, HtmlError, HtmlResult};
 use crate::app::AppState;
 use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignInError, SignupInput};
 use crate::domain::{FieldErrors, NextPath};
-use crate::sessions::{self, ActiveSession};
-use crate::store::sessions::ClientInfo;
+use crate::sessions;
 
 /// The page routes.
 pub fn router() -> Router<AppState> {
@@ -28,23 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard_get))
 }
 
-/// A page handler's failure, shown as an error page.
-#[derive(Debug)]
-pub struct PageError(ApiError);
-
-impl<E: Into<ApiError>> From<E> for PageError {
-    fn from(e: E) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        self.0.into_page()
-    }
-}
-
-type PageResult = Result<Response, PageError>;
+type PageResult = HtmlResult;
 
 const FLASH_COOKIE: &str = "latch_flash";
 
@@ -57,6 +41,11 @@ const FLASHES: &[(&str, &str, &str)] = &[
         "welcome",
         "info",
         "Your account is ready and you are signed in.",
+    ),
+    (
+        "password_reset",
+        "info",
+        "Your password was reset. Sign in with the new one.",
     ),
 ];
 
@@ -82,6 +71,8 @@ struct Frame<'a> {
     headers: &'a HeaderMap,
 }
 
+/// Renders through [`view::render`], showing (and clearing) a pending flash message and
+/// setting `set_cookies`.
 fn render(
     state: &AppState,
     frame: &Frame<'_>,
@@ -91,49 +82,20 @@ fn render(
     set_cookies: &[String],
 ) -> PageResult {
     let flash = read_flash(frame.headers);
-    let ctx = context! {
-        user => frame.user.map(|u| u.to_json()),
-        csrf_token => frame.csrf_token,
-        flash => flash.map(|(_, kind, message)| context! { kind, message }),
-        ..extra
+    let view_frame = view::Frame {
+        user: frame.user.cloned(),
+        csrf_token: frame.csrf_token.clone(),
     };
-    let html = state.templates.render(template, ctx)?;
-    let mut response = (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        html,
-    )
-        .into_response();
+    let notice = flash.map(|(_, _, message)| *message);
+    let mut response = view::render(state, &view_frame, template, status, notice, extra)?;
     let mut cookies = set_cookies.to_vec();
     if flash.is_some() {
         cookies.push(format!(
             "{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
         ));
     }
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
+    append_cookies(&mut response, &cookies);
     Ok(response)
-}
-
-/// The session to put a CSRF token in, started (anonymous) when the visitor has none.
-async fn ensure_session(
-    state: &AppState,
-    session: Option<ActiveSession>,
-    client: &ClientInfo,
-) -> Result<(ActiveSession, Vec<String>), ApiError> {
-    match session {
-        Some(s) => Ok((s, Vec::new())),
-        None => {
-            let new = sessions::start(state, None, false, client, None).await?;
-            Ok((new.session, vec![new.set_cookie]))
-        }
-    }
 }
 
 /// The `next` parameter of a page's query string. Read by hand rather than with `Query`, so
@@ -193,7 +155,7 @@ async fn login_get(
             &[],
         ));
     }
-    let (session, cookies) = ensure_session(&state, session, &client).await?;
+    let (session, cookies) = view::ensure_session(&state, session, &client).await?;
     let frame = Frame {
         user: None,
         csrf_token: Some(session.csrf_token()),
@@ -274,7 +236,7 @@ async fn register_get(
     if session.as_ref().and_then(|s| s.user()).is_some() {
         return Ok(see_other("/dashboard", &[]));
     }
-    let (session, cookies) = ensure_session(&state, session, &client).await?;
+    let (session, cookies) = view::ensure_session(&state, session, &client).await?;
     let frame = Frame {
         user: None,
         csrf_token: Some(session.csrf_token()),
@@ -340,7 +302,7 @@ async fn register_post(
             let error = ApiError::from(e);
             match error.fields() {
                 Some(fields) => show_again(error.status(), fields),
-                None => Err(PageError(error)),
+                None => Err(HtmlError(error)),
             }
         }
     }

@@ -135,6 +135,22 @@ pub fn render(
         .into_response())
 }
 
+/// The session to put a CSRF token in, started (anonymous) when the visitor has none; the
+/// cookies to set come with it.
+pub async fn ensure_session(
+    state: &AppState,
+    session: Option<crate::sessions::ActiveSession>,
+    client: &crate::store::sessions::ClientInfo,
+) -> Result<(crate::sessions::ActiveSession, Vec<String>), ApiError> {
+    match session {
+        Some(s) => Ok((s, Vec::new())),
+        None => {
+            let new = crate::sessions::start(state, None, false, client, None).await?;
+            Ok((new.session, vec![new.set_cookie]))
+        }
+    }
+}
+
 /// The first value of `name` in a raw query string (a repeated or malformed parameter never
 /// fails a page).
 pub fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
