@@ -6,7 +6,8 @@
 
 use std::path::PathBuf;
 
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -92,12 +93,12 @@ impl Mailer {
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_PLAIN)
-                            .body(email.text.clone()),
+                            .body(plain_body(&email.text)),
                     )
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_HTML)
-                            .body(email.html.clone()),
+                            .body(plain_body(&email.html)),
                     ),
             )
             .map_err(|e| MailError::Build(e.to_string()))?;
@@ -114,6 +115,19 @@ impl Mailer {
             }
         }
         Ok(())
+    }
+}
+
+/// The body unencoded (8bit) when every line fits the 998-octet limit of RFC 5322, so a
+/// link in it stays one searchable line (quoted-printable would break it with `=` soft line
+/// breaks and turn `=` into `=3D`); otherwise lettre's choice.
+fn plain_body(text: &str) -> Body {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits = crlf.split("\r\n").all(|line| line.len() <= 998) && !crlf.contains('\0');
+    if fits {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(text.to_owned())
     }
 }
 

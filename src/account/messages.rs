@@ -52,14 +52,18 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<(String, String), minijin
     Ok((text, html))
 }
 
-/// `<public-url><path>?token=<token>`.
+/// `<public-url><path>?token=<token>`. The origin is re-serialised by the URL parser (so no
+/// quote or space can reach the HTML `href`, which the templates print unescaped to keep the
+/// link readable), and never taken from the request.
 pub fn link(state: &AppState, path: &str, token: Option<&str>) -> String {
-    let base = state
+    let configured = state
         .config
         .public_url
         .as_deref()
-        .unwrap_or("http://127.0.0.1:8080")
-        .trim_end_matches('/');
+        .unwrap_or("http://127.0.0.1:8080");
+    let base = url::Url::parse(configured)
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     match token {
         Some(token) => format!("{base}{path}?token={token}"),
         None => format!("{base}{path}"),
