@@ -13,9 +13,21 @@ use crate::passwords::PasswordHasher;
 use crate::store::{Db, StoreError};
 use crate::web;
 
-/// What every handler shares. Cheap to clone.
+/// What every handler shares: one `Arc`, so the clone every request makes is one atomic
+/// increment (fields are reached through `Deref`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
     /// The effective configuration (with `public_url` filled in).
     pub config: Arc<Config>,
     /// The database.
@@ -60,7 +72,7 @@ impl AppState {
             .iter()
             .filter_map(|p| web::client_ip::IpRange::parse(p))
             .collect();
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             mailer: Arc::new(mailer),
             trusted_proxies: Arc::new(trusted_proxies),
             config: Arc::new(config),
@@ -69,7 +81,7 @@ impl AppState {
             clock,
             templates: Arc::new(web::templates::Templates::new()),
             metrics,
-        })
+        })))
     }
 }
 
