@@ -44,6 +44,8 @@ pub struct Shared {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Parsed `trusted_proxies`.
     pub trusted_proxies: Arc<Vec<web::client_ip::IpRange>>,
+    /// SQLite only: inline read path for the session lookup (see [`crate::store::fast_read`]).
+    pub session_reader: Option<crate::store::fast_read::SqliteReader>,
 }
 
 impl AppState {
@@ -72,7 +74,12 @@ impl AppState {
             .iter()
             .filter_map(|p| web::client_ip::IpRange::parse(p))
             .collect();
+        let session_reader = db.sqlite_path().and_then(|path| {
+            let count = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+            crate::store::fast_read::SqliteReader::open(&path, count)
+        });
         Ok(Self(Arc::new(Shared {
+            session_reader,
             mailer: Arc::new(mailer),
             trusted_proxies: Arc::new(trusted_proxies),
             config: Arc::new(config),

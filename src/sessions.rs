@@ -68,7 +68,16 @@ pub async fn load(
     let Some(token) = SecretToken::from_client(cookie_value) else {
         return Ok(None);
     };
-    let Some(record) = store::find(&state.db, &token.hash()).await? else {
+    let hash = token.hash();
+    let found = match state
+        .session_reader
+        .as_ref()
+        .and_then(|r| r.find_session(&hash))
+    {
+        Some(found) => found,
+        None => store::find(&state.db, &hash).await?,
+    };
+    let Some(record) = found else {
         return Ok(None);
     };
     let now = state.clock.now();

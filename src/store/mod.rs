@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 mod error;
+pub mod fast_read;
 pub mod posts;
 pub mod sessions;
 pub mod throttle;
@@ -114,6 +115,14 @@ impl Db {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The file of a SQLite database (`None` for PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Db::Sqlite(pool) => Some(pool.connect_options().get_filename().to_path_buf()),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Whether the database answers (for `/readyz`).

@@ -67,12 +67,16 @@ pub async fn insert(
     Ok(id)
 }
 
+/// The session lookup: the primary-key read of `sessions` joined to its user. Shared with
+/// [`super::fast_read`], which runs the same statement on SQLite without sqlx.
+pub(crate) const FIND_SQL: &str = "SELECT s.id, s.user_id, s.remember, s.created_at, \
+     s.last_seen_at, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.roles, \
+     u.locked, u.created_at AS user_created_at \
+     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+
 /// The one indexed lookup an authenticated request costs.
 pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-    let sql = "SELECT s.id, s.user_id, s.remember, s.created_at, s.last_seen_at, u.username, \
-               u.email, u.email_verified, u.first_name, u.last_name, u.roles, u.locked, \
-               u.created_at AS user_created_at \
-               FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+    let sql = FIND_SQL;
     Ok(db_run!(db, |pool| sqlx::query_as::<_, SessionRecord>(sql)
         .bind(hash.as_bytes())
         .fetch_optional(pool)

@@ -432,3 +432,49 @@ async fn sslmode_require_talks_tls_to_postgres() {
             .unwrap();
     assert!(ssl, "the connection is not encrypted");
 }
+
+#[tokio::test]
+async fn a_cli_password_change_ends_sessions_of_a_running_sqlite_server_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let node = Node::start(&url);
+    let client = node.client();
+    assert_eq!(
+        client
+            .signup("alice", "alice@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let cookie = client.session_cookie().unwrap();
+    assert_eq!(
+        status_of(&client, "/api/auth/verify_auth", &cookie).await,
+        StatusCode::OK
+    );
+    let mut passwd = latch_command()
+        .args([
+            "user",
+            "passwd",
+            "alice",
+            "--password-stdin",
+            "--database",
+            &url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    passwd
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a brand new passphrase\n")
+        .unwrap();
+    assert!(passwd.wait().unwrap().success());
+    // The very next request sees it: nothing about sessions is cached in the server.
+    assert_eq!(
+        status_of(&client, "/api/auth/verify_auth", &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
