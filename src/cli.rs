@@ -1,4 +1,6 @@
-//! The command line: `serve`, `migrate`, `config check` and user administration.
+//! The command line: `serve`, `migrate`, `config check`, user and role administration and
+//! the audit log. User changes go through the same store transaction as the admin area
+//! (so the last-admin rule holds here too) and are audited with `by=cli`.
 //!
 //! Every command takes `--database` (and the other configuration flags); errors are one line
 //! on stderr and a non-zero exit code.
