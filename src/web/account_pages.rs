@@ -304,6 +304,7 @@ async fn visitor_frame(
     let frame = Frame {
         user: session.user(),
         csrf_token: Some(session.csrf_token()),
+        flash: None,
     };
     Ok((frame, cookies))
 }
@@ -407,7 +408,7 @@ async fn reset_post(
             "/login",
             &[
                 sessions::removal_cookie(&state),
-                super::pages::flash_cookie("password_reset"),
+                view::flash_cookie("password_reset"),
             ],
         )),
         Err(e) => {

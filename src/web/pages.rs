@@ -2,7 +2,7 @@
 //! and a form with errors is shown again with a message at each bad field.
 
 use axum::extract::{FromRequest, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -30,49 +30,15 @@ pub fn router() -> Router<AppState> {
 
 type PageResult = HtmlResult;
 
-const FLASH_COOKIE: &str = "latch_flash";
-
-/// One-time messages shown on the next page; the cookie holds only a code, never text, so
-/// nobody can make the site display words of their choosing.
-const FLASHES: &[(&str, &str, &str)] = &[
-    ("signed_out", "info", "You have been signed out."),
-    ("signed_in", "info", "Welcome back! You are signed in."),
-    (
-        "welcome",
-        "info",
-        "Your account is ready and you are signed in.",
-    ),
-    (
-        "password_reset",
-        "info",
-        "Your password was reset. Sign in with the new one.",
-    ),
-];
-
-/// A one-time message for the next page (`code` is one of [`FLASHES`]).
-pub fn flash_cookie(code: &str) -> String {
-    format!("{FLASH_COOKIE}={code}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60")
-}
-
-fn read_flash(headers: &HeaderMap) -> Option<&'static (&'static str, &'static str, &'static str)> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("latch_flash="))
-        .find_map(|code| FLASHES.iter().find(|(c, _, _)| *c == code))
-}
-
-/// What every page shows: the user, the CSRF token, a flash message.
+/// What a page shows, built from the request's session and cookies.
 struct Frame<'a> {
     user: Option<&'a AuthUser>,
     csrf_token: Option<String>,
     headers: &'a HeaderMap,
 }
 
-/// Renders through [`view::render`], showing (and clearing) a pending flash message and
-/// setting `set_cookies`.
+/// Renders through [`view::render`] (which shows and clears a pending flash message), then
+/// sets `set_cookies`.
 fn render(
     state: &AppState,
     frame: &Frame<'_>,
@@ -81,20 +47,13 @@ fn render(
     extra: minijinja::Value,
     set_cookies: &[String],
 ) -> PageResult {
-    let flash = read_flash(frame.headers);
     let view_frame = view::Frame {
         user: frame.user.cloned(),
         csrf_token: frame.csrf_token.clone(),
+        flash: view::read_flash(frame.headers),
     };
-    let notice = flash.map(|(_, _, message)| *message);
-    let mut response = view::render(state, &view_frame, template, status, notice, extra)?;
-    let mut cookies = set_cookies.to_vec();
-    if flash.is_some() {
-        cookies.push(format!(
-            "{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-        ));
-    }
-    append_cookies(&mut response, &cookies);
+    let mut response = view::render(state, &view_frame, template, status, None, extra)?;
+    append_cookies(&mut response, set_cookies);
     Ok(response)
 }
 
@@ -206,7 +165,7 @@ async fn login_post(
             let target = NextPath::or_dashboard(next.as_deref());
             Ok(see_other(
                 target.as_str(),
-                &[new.set_cookie, flash_cookie("signed_in")],
+                &[new.set_cookie, view::flash_cookie("signed_in")],
             ))
         }
         Err(
@@ -295,7 +254,7 @@ async fn register_post(
             let target = NextPath::or_dashboard(next.as_deref());
             Ok(see_other(
                 target.as_str(),
-                &[new.set_cookie, flash_cookie("welcome")],
+                &[new.set_cookie, view::flash_cookie("welcome")],
             ))
         }
         Err(e) => {
@@ -321,7 +280,7 @@ async fn logout_post(
         return Ok(rejection.into_response());
     }
     let clear = sessions::end(&state, &session, &client).await?;
-    Ok(see_other("/", &[clear, flash_cookie("signed_out")]))
+    Ok(see_other("/", &[clear, view::flash_cookie("signed_out")]))
 }
 
 async fn dashboard_get(

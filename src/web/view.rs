@@ -18,13 +18,16 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::domain::FieldErrors;
 
-/// What every page shows around its content: the user and the CSRF token.
-#[derive(Debug, Clone)]
+/// What every page shows around its content: the user, the CSRF token and a pending flash
+/// message.
+#[derive(Debug, Clone, Default)]
 pub struct Frame {
     /// The signed-in user, if any.
     pub user: Option<AuthUser>,
     /// The token for this session's forms.
     pub csrf_token: Option<String>,
+    /// A one-time message set by the previous response (see [`flash_cookie`]).
+    pub flash: Option<&'static str>,
 }
 
 impl FromRequestParts<AppState> for Frame {
@@ -35,8 +38,40 @@ impl FromRequestParts<AppState> for Frame {
         Ok(Frame {
             user: session.as_ref().and_then(|s| s.user()),
             csrf_token: session.map(|s| s.csrf_token()),
+            flash: read_flash(&parts.headers),
         })
     }
+}
+
+const FLASH_COOKIE: &str = "latch_flash";
+
+/// One-time messages for the page after a redirect (Flask's `flash`). The cookie holds only
+/// a code from this table, never text, so nobody can make the site display their words.
+const FLASHES: &[(&str, &str)] = &[
+    ("signed_out", "You have been signed out."),
+    ("signed_in", "Welcome back! You are signed in."),
+    ("welcome", "Your account is ready and you are signed in."),
+    (
+        "password_reset",
+        "Your password was reset. Sign in with the new one.",
+    ),
+];
+
+/// The `Set-Cookie` value that shows `code`'s message on the next page.
+pub fn flash_cookie(code: &str) -> String {
+    format!("{FLASH_COOKIE}={code}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60")
+}
+
+/// The message of a pending flash cookie, if it holds one of our codes.
+pub fn read_flash(headers: &axum::http::HeaderMap) -> Option<&'static str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("latch_flash="))
+        .find_map(|code| FLASHES.iter().find(|(c, _)| *c == code))
+        .map(|(_, message)| *message)
 }
 
 /// A page handler's failure, shown as an error page (403, 404, 503…).
@@ -108,7 +143,8 @@ pub fn notice(done: Option<&str>) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
-/// Renders `template` with the frame, an optional notice and `extra`.
+/// Renders `template` with the frame, a notice (else the frame's flash message, which is
+/// then cleared) and `extra`.
 pub fn render(
     state: &AppState,
     frame: &Frame,
@@ -117,14 +153,15 @@ pub fn render(
     notice: Option<&str>,
     extra: minijinja::Value,
 ) -> HtmlResult {
+    let message = notice.or(frame.flash);
     let ctx = context! {
         user => frame.user.as_ref().map(|u| u.to_json()),
         csrf_token => frame.csrf_token.clone(),
-        flash => notice.map(|message| context! { kind => "info", message }),
+        flash => message.map(|message| context! { kind => "info", message }),
         ..extra
     };
     let html = state.templates.render(template, ctx)?;
-    Ok((
+    let mut response = (
         status,
         [(
             header::CONTENT_TYPE,
@@ -132,7 +169,12 @@ pub fn render(
         )],
         html,
     )
-        .into_response())
+        .into_response();
+    if frame.flash.is_some() {
+        let clear = format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        super::extract::append_cookies(&mut response, &[clear]);
+    }
+    Ok(response)
 }
 
 /// The session to put a CSRF token in, started (anonymous) when the visitor has none; the
