@@ -327,29 +327,46 @@ pub async fn reset_password(
     let user = users::find_by_id(&state.db, consumed.user_id)
         .await?
         .ok_or(AccountError::InvalidToken)?;
-    let hash = state.hasher.hash(&password).await?;
-    users::set_password_hash(&state.db, user.id, &hash).await?;
-    tokens::delete_for_user(&state.db, user.id, Purpose::ResetPassword).await?;
-    session_store::delete_for_user(&state.db, user.id).await?;
     crate::store::throttle::clear(&state.db, &format!("user:{}", user.id)).await?;
-    audit::record(
-        state,
-        Event::PasswordReset,
-        Subject::user(user.id, &user.username),
-        client,
-        "success",
-        None,
-    )
-    .await;
-    let notice = messages::notice(
-        state,
-        &user.username,
-        &user.email,
+    let notice = (
         "Your password was reset",
         "The password of your account was reset, and every session was signed out.",
     );
-    deliver(state, notice).await;
+    replace_password(
+        state,
+        (user.id, &user.username, &user.email),
+        &password,
+        Event::PasswordReset,
+        client,
+        notice,
+    )
+    .await?;
     Ok(user)
+}
+
+/// Stores a new password and ends what the old one opened: pending reset links and every
+/// session (after a change the caller re-issues the current one). Audited, and the owner
+/// gets a notice by mail.
+async fn replace_password(
+    state: &AppState,
+    (user_id, username, email): (i64, &str, &str),
+    password: &Password,
+    event: Event,
+    client: &ClientInfo,
+    (mail_subject, message): (&str, &str),
+) -> Result<(), AccountError> {
+    let hash = state.hasher.hash(password).await?;
+    users::set_password_hash(&state.db, user_id, &hash).await?;
+    tokens::delete_for_user(&state.db, user_id, Purpose::ResetPassword).await?;
+    session_store::delete_for_user(&state.db, user_id).await?;
+    let subject = Subject::user(user_id, username);
+    audit::record(state, event, subject, client, "success", None).await;
+    deliver(
+        state,
+        messages::notice(state, username, email, mail_subject, message),
+    )
+    .await;
+    Ok(())
 }
 
 async fn check_current_password(
@@ -410,27 +427,19 @@ pub async fn change_password(
             return Err(e);
         }
     };
-    let hash = state.hasher.hash(&new_password).await?;
-    users::set_password_hash(&state.db, user.id, &hash).await?;
-    tokens::delete_for_user(&state.db, user.id, Purpose::ResetPassword).await?;
-    session_store::delete_for_user(&state.db, user.id).await?;
-    audit::record(
-        state,
-        Event::PasswordChange,
-        Subject::user(user.id, &user.username),
-        client,
-        "success",
-        None,
-    )
-    .await;
-    let notice = messages::notice(
-        state,
-        &user.username,
-        &user.email,
+    let notice = (
         "Your password was changed",
         "The password of your account was changed, and your other sessions were signed out.",
     );
-    deliver(state, notice).await;
+    replace_password(
+        state,
+        (user.id, &user.username, &user.email),
+        &new_password,
+        Event::PasswordChange,
+        client,
+        notice,
+    )
+    .await?;
     Ok(record)
 }
 
