@@ -2,6 +2,7 @@
 
 mod signin;
 mod signup;
+pub mod tokens;
 mod user;
 
 pub use signin::{sign_in, Credentials, LoginInput, SignInError};

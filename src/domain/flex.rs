@@ -19,3 +19,23 @@ pub fn flex_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bo
         },
     }
 }
+
+/// Deserialises a whole number sent as JSON number or as form text.
+pub fn flex_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flex {
+        Number(i64),
+        Text(String),
+    }
+    match Option::<Flex>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Flex::Number(n)) => Ok(Some(n)),
+        Some(Flex::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(Flex::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("expected a whole number")),
+    }
+}

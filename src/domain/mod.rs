@@ -12,7 +12,7 @@ mod username;
 
 pub use email::EmailAddress;
 pub use field_errors::FieldErrors;
-pub use flex::flex_bool;
+pub use flex::{flex_bool, flex_i64};
 pub use next_path::NextPath;
 pub use password::Password;
 pub use role::{RoleName, ADMIN_ROLE, IMPLICIT_ROLE};

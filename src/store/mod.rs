@@ -6,6 +6,7 @@
 //! differ (`migrations/sqlite`, `migrations/postgres`), because DDL is where the dialects do.
 
 pub mod admin;
+pub mod api_tokens;
 pub mod audit;
 mod error;
 pub mod fast_read;

@@ -16,8 +16,10 @@ use super::extract::{with_cookies, Client, RequireUser};
 use super::input::{Input, NoFields, TokenInput};
 use crate::account;
 use crate::app::AppState;
+use crate::auth::tokens::{self, NewToken};
 use crate::clock::rfc3339;
 use crate::sessions;
+use crate::store::api_tokens::{self, ApiTokenRecord};
 use crate::store::sessions as session_store;
 
 /// Every forgot-password answer takes at least this long, so its timing does not tell
@@ -38,6 +40,8 @@ pub fn router() -> Router<AppState> {
             get(sessions_list).delete(sessions_revoke_others),
         )
         .route("/api/auth/sessions/{id}", delete(session_revoke))
+        .route("/api/auth/tokens", get(tokens_list).post(token_create))
+        .route("/api/auth/tokens/{id}", delete(token_revoke))
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -217,5 +221,57 @@ async fn sessions_revoke_others(
 ) -> ApiResult {
     let keep = input.session.as_ref().map(|s| s.id());
     account::revoke_other_sessions(&state, &user, keep, &client).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// PRODUCT.md's `Token` object (never the secret).
+fn token_json(t: &ApiTokenRecord) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "created_at": rfc3339(t.created_at),
+        "last_used_at": t.last_used_at.map(rfc3339),
+        "expires_at": t.expires_at.map(rfc3339),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenCreateInput {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::domain::flex_i64")]
+    expires_in_days: Option<i64>,
+}
+
+/// `POST /api/auth/tokens`: 201 with the secret, shown this once.
+async fn token_create(
+    State(state): State<AppState>,
+    RequireUser(user): RequireUser,
+    input: Input<TokenCreateInput>,
+) -> ApiResult {
+    let new = NewToken::parse(input.data.name.as_deref(), input.data.expires_in_days)
+        .map_err(ApiError::Validation)?;
+    let (record, secret) = tokens::create(&state, &user, &new).await?;
+    let body = json!({ "token": token_json(&record), "secret": secret.expose() });
+    Ok((StatusCode::CREATED, axum_json(&body)).into_response())
+}
+
+/// `GET /api/auth/tokens`: the caller's tokens.
+async fn tokens_list(State(state): State<AppState>, RequireUser(user): RequireUser) -> ApiResult {
+    let list = api_tokens::list_for_user(&state.db, user.id).await?;
+    let tokens: Vec<_> = list.iter().map(token_json).collect();
+    Ok(axum_json(&json!({ "tokens": tokens })))
+}
+
+/// `DELETE /api/auth/tokens/{id}`: 204, or 404 for an unknown id or another user's.
+async fn token_revoke(
+    State(state): State<AppState>,
+    RequireUser(user): RequireUser,
+    Path(id): Path<String>,
+    _input: Input<NoFields>,
+) -> ApiResult {
+    let id = super::view::parse_id(&id)?;
+    if !api_tokens::delete_for_user(&state.db, user.id, id).await? {
+        return Err(ApiError::NotFound);
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

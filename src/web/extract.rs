@@ -31,6 +31,12 @@ impl FromRequestParts<AppState> for MaybeSession {
         if let Some(cached) = parts.extensions.get::<MaybeSession>() {
             return Ok(cached.clone());
         }
+        // A bearer request is authenticated by its token alone: the cookie is ignored, so
+        // the CSRF exemption of bearer requests can never cover a cookie session.
+        if bearer(&parts.headers).is_some() {
+            parts.extensions.insert(MaybeSession(None));
+            return Ok(MaybeSession(None));
+        }
         let name = sessions::cookie_name(state);
         let value = parts
             .headers
@@ -62,9 +68,34 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Rejection> {
-        let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
-        Ok(CurrentUser(session.and_then(|s| s.user())))
+        if let Some(cached) = parts.extensions.get::<CurrentUser>() {
+            return Ok(cached.clone());
+        }
+        let user = match bearer(&parts.headers) {
+            Some(secret) => crate::auth::tokens::authenticate(state, secret)
+                .await
+                .map_err(|e| Rejection {
+                    error: e.into(),
+                    html: !is_api_path(parts.uri.path()),
+                })?,
+            None => {
+                let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
+                session.and_then(|s| s.user())
+            }
+        };
+        let found = CurrentUser(user);
+        parts.extensions.insert(found.clone());
+        Ok(found)
     }
+}
+
+/// The secret of an `Authorization: Bearer` header, if the request has one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(secret.trim())
 }
 
 /// A signed-in user, required: anonymous API requests get 401, pages a 303 to

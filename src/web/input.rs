@@ -48,6 +48,9 @@ struct RawBody {
     fields: Map<String, Value>,
     session: Option<ActiveSession>,
     header_token: Option<String>,
+    /// Authenticated by `Authorization: Bearer`: no CSRF token needed (see
+    /// [`crate::auth::tokens`]).
+    bearer: bool,
     html: bool,
 }
 
@@ -56,6 +59,7 @@ async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection>
     let reject = |error| Rejection { error, html };
     let (mut parts, body) = req.into_parts();
     let MaybeSession(session) = MaybeSession::from_request_parts(&mut parts, state).await?;
+    let bearer = super::extract::bearer(&parts.headers).is_some();
     let header_token = csrf::HEADERS
         .iter()
         .find_map(|h| parts.headers.get(*h))
@@ -91,6 +95,7 @@ async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection>
         fields,
         session,
         header_token,
+        bearer,
         html,
     })
 }
@@ -103,11 +108,12 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Input<T> {
             fields,
             session,
             header_token,
+            bearer,
             html,
         } = read_body(req, state).await?;
         let reject = |error| Rejection { error, html };
         let body_token = fields.get(csrf::FIELD).and_then(Value::as_str);
-        if !csrf::is_valid(session.as_ref(), header_token.as_deref().or(body_token)) {
+        if !bearer && !csrf::is_valid(session.as_ref(), header_token.as_deref().or(body_token)) {
             return Err(reject(ApiError::CsrfFailed));
         }
         let data = to_struct(fields).map_err(reject)?;

@@ -22,3 +22,4 @@ mod sessions;
 mod smoke;
 mod smtp;
 mod throttle;
+mod tokens;

@@ -1,0 +1,99 @@
+//! Personal API tokens: a 256-bit secret shown once, stored hashed, revocable, optionally
+//! expiring, and gone with the account (the table cascades on user deletion). A request
+//! with `Authorization: Bearer <secret>` is authenticated by it instead of a cookie, so it
+//! needs no CSRF token (a browser never adds that header to a cross-site request).
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::domain::{FieldErrors, SecretToken};
+use crate::store::api_tokens::{self, ApiTokenRecord};
+use crate::store::users;
+use crate::store::StoreError;
+
+/// Longest lifetime a token can be given.
+pub const MAX_DAYS: i64 = 3650;
+
+/// A checked request for a new token.
+#[derive(Debug)]
+pub struct NewToken {
+    /// Label, 1–100 characters.
+    pub name: String,
+    /// Lifetime in days, if it expires.
+    pub expires_in_days: Option<i64>,
+}
+
+impl NewToken {
+    /// Checks the fields, reporting every failure.
+    pub fn parse(name: Option<&str>, expires_in_days: Option<i64>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = name.map(str::trim).unwrap_or_default();
+        if name.is_empty() {
+            errors.add("name", "Give the token a name.");
+        } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            errors.add(
+                "name",
+                "Use at most 100 characters, without control characters.",
+            );
+        }
+        if let Some(days) = expires_in_days {
+            if !(1..=MAX_DAYS).contains(&days) {
+                errors.add(
+                    "expires_in_days",
+                    format!("Must be between 1 and {MAX_DAYS}."),
+                );
+            }
+        }
+        errors.into_result(|| {
+            Some(NewToken {
+                name: name.to_owned(),
+                expires_in_days,
+            })
+        })
+    }
+}
+
+/// Creates a token; the secret is returned this once and never stored.
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    new: &NewToken,
+) -> Result<(ApiTokenRecord, SecretToken), StoreError> {
+    let secret = SecretToken::generate().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let now = state.clock.now();
+    let expires_at = new.expires_in_days.map(|days| now + days * 86_400);
+    let record = api_tokens::insert(
+        &state.db,
+        &secret.hash(),
+        user.id,
+        &new.name,
+        now,
+        expires_at,
+    )
+    .await?;
+    Ok((record, secret))
+}
+
+/// The user a bearer secret authenticates: `None` for an unknown, expired or revoked token,
+/// or a locked account.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<AuthUser>, StoreError> {
+    let Some(secret) = SecretToken::from_client(secret.trim()) else {
+        return Ok(None);
+    };
+    let Some(token) = api_tokens::find(&state.db, &secret.hash()).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if token.expires_at.is_some_and(|at| at <= now) {
+        return Ok(None);
+    }
+    let Some(user) = users::find_by_id(&state.db, token.user_id).await? else {
+        return Ok(None);
+    };
+    if user.locked {
+        return Ok(None);
+    }
+    if token.last_used_at.is_none_or(|at| now - at >= 60) {
+        api_tokens::touch(&state.db, token.id, now).await?;
+    }
+    Ok(Some(AuthUser::from(&user)))
+}
