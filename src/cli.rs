@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: RoleCommand,
     },
+    /// Import users from another application's database.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Print recent security events from the audit log, newest first.
     Audit {
         /// Only the events of this user (username or email).
@@ -78,6 +83,32 @@ enum Command {
         /// How many events to print.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Users of a Flask app (Flask-Login + Werkzeug `pbkdf2:`/`scrypt:` hashes); they sign in
+    /// with their old passwords, re-hashed to Argon2id at the first sign-in. Existing users
+    /// are skipped, so a re-run is safe.
+    Werkzeug {
+        /// The Flask app's database: sqlite://path or postgres://…
+        source: String,
+        /// Table holding the users.
+        #[arg(long, default_value = "users")]
+        table: String,
+        /// Primary key column.
+        #[arg(long, default_value = "id")]
+        id_column: String,
+        /// Username column.
+        #[arg(long, default_value = "username")]
+        username_column: String,
+        /// Email column.
+        #[arg(long, default_value = "email")]
+        email_column: String,
+        /// Password hash column.
+        #[arg(long, default_value = "password_hash")]
+        hash_column: String,
     },
 }
 
@@ -219,6 +250,30 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             println!("database is up to date");
             state.db.close().await;
             Ok(())
+        }
+        Command::Import {
+            command:
+                ImportCommand::Werkzeug {
+                    source,
+                    table,
+                    id_column,
+                    username_column,
+                    email_column,
+                    hash_column,
+                },
+        } => {
+            let state = state(config).await?;
+            let from = crate::import::Source {
+                url: source,
+                table,
+                id: id_column,
+                username: username_column,
+                email: email_column,
+                hash: hash_column,
+            };
+            let result = import_werkzeug(&state, &from).await;
+            state.db.close().await;
+            result
         }
         Command::User { command } => {
             let state = state(config).await?;
@@ -672,4 +727,37 @@ fn read_password(from_stdin: bool) -> Result<String, CliError> {
         return Err(CliError::new("the passwords do not match"));
     }
     Ok(first)
+}
+
+async fn import_werkzeug(state: &AppState, from: &crate::import::Source) -> Result<(), CliError> {
+    let interactive = std::io::stderr().is_terminal();
+    let report = crate::import::werkzeug(state, from, |done, total| {
+        if interactive && total > 0 {
+            let width = 30;
+            let filled = usize::try_from(done * width / total.max(1))
+                .unwrap_or(0)
+                .min(30);
+            eprint!(
+                "\r[{}{}] {done}/{total}",
+                "#".repeat(filled),
+                ".".repeat(30 - filled)
+            );
+        }
+    })
+    .await
+    .map_err(|e| CliError::new(e.to_string()))?;
+    if interactive {
+        eprintln!();
+    }
+    for (id, username, reason) in &report.invalid {
+        println!("skipped id {id} ({username:?}): {reason}");
+    }
+    println!(
+        "imported {} user(s); {} already existed; {} skipped as invalid ({} rows read)",
+        report.imported,
+        report.existing,
+        report.invalid.len(),
+        report.seen
+    );
+    Ok(())
 }

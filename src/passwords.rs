@@ -96,6 +96,19 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<&str>,
     ) -> Result<Verification, HashError> {
+        // A hash imported from a Flask application: checked on the same bounded pool, and
+        // always replaced by Argon2id once the password is known.
+        if let Some(legacy) = stored.and_then(crate::werkzeug::WerkzeugHash::parse) {
+            let password = password.clone();
+            let matched = self
+                .run(move |_| Ok(vec![u8::from(legacy.verify(password.expose()))]))
+                .await?;
+            return Ok(if matched == [1] {
+                Verification::Match { needs_rehash: true }
+            } else {
+                Verification::Mismatch
+            });
+        }
         // No account, or a hash latch cannot read: the same work against the dummy hash.
         let (parsed, real) = match stored.and_then(ParsedHash::parse) {
             Some(parsed) => (parsed, true),
@@ -326,6 +339,22 @@ mod tests {
         assert_eq!(
             hasher().verify(&pw, Some(&phc)).await.unwrap(),
             Verification::Match { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn werkzeug_hashes_match_and_ask_for_a_rehash() {
+        let stored = "pbkdf2:sha256:1000$Nqq2h5XAggzYy0pK$a7de6a1cc3e32bb94989245612294f76365f7f5faadc19b92bca73c3911f2bed";
+        let h = hasher();
+        let right = Password::for_sign_in("flask password 3");
+        let wrong = Password::for_sign_in("flask password 4");
+        assert_eq!(
+            h.verify(&right, Some(stored)).await.unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
+        assert_eq!(
+            h.verify(&wrong, Some(stored)).await.unwrap(),
+            Verification::Mismatch
         );
     }
 

@@ -10,6 +10,7 @@ mod cli;
 mod csrf;
 mod faults;
 mod headers;
+mod import;
 mod input;
 mod lifecycle;
 mod lifecycle_pages;
