@@ -151,7 +151,7 @@ impl Config {
             .merge(Env::prefixed("LATCH_").ignore(&["config", "log", "log_format"]))
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+            .map_err(|e| ConfigError::Load(describe(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -302,6 +302,16 @@ fn render_value(value: &figment::value::Value) -> String {
                     .or_else(|| n.to_f64().map(|f| f.to_string()))
                     .unwrap_or_default(),
                 Value::Empty(_, _) => "# not set".into(),
+                Value::Array(_, items) => {
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|v| match v {
+                            Value::String(_, s) => format!("{s:?}"),
+                            other => format!("{other:?}"),
+                        })
+                        .collect();
+                    format!("[{}]", items.join(", "))
+                }
                 other => format!("{other:?}"),
             };
             if rendered.starts_with('#') {
@@ -312,6 +322,29 @@ fn render_value(value: &figment::value::Value) -> String {
         }
     }
     out
+}
+
+/// A figment error for a person: the setting, what is wrong, and which layer said it (not
+/// the Rust source location figment records for values given as flags).
+fn describe(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .filter(|name| !name.contains("::"))
+                .unwrap_or_else(|| "command-line flags".into());
+            if key.is_empty() {
+                format!("{} (from {source})", e.kind)
+            } else {
+                format!("{key}: {} (from {source})", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A list given as a TOML array or as one comma-separated string (environment variables).

@@ -101,7 +101,12 @@ impl PasswordHasher {
         if let Some(legacy) = stored.and_then(crate::werkzeug::WerkzeugHash::parse) {
             let password = password.clone();
             let matched = self
-                .run(move |_| Ok(vec![u8::from(legacy.verify(password.expose()))]))
+                .run(move |_| {
+                    let typed = password.expose_typed();
+                    let ok =
+                        legacy.verify(password.expose()) || typed.is_some_and(|t| legacy.verify(t));
+                    Ok(vec![u8::from(ok)])
+                })
                 .await?;
             return Ok(if matched == [1] {
                 Verification::Match { needs_rehash: true }

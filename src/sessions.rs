@@ -86,7 +86,10 @@ pub async fn load(
         return Ok(None);
     }
     let mut record = record;
-    if now - record.last_seen_at >= TOUCH_INTERVAL {
+    // Written at most once a minute (or a tenth of a short idle timeout), so activity keeps
+    // a session alive to within that much of the timeout.
+    let interval = TOUCH_INTERVAL.min((state.config.session_idle_timeout_secs / 10).max(1));
+    if now - record.last_seen_at >= interval {
         store::touch(&state.db, record.id, now).await?;
         record.last_seen_at = now;
     }

@@ -26,7 +26,12 @@ pub const MAX_LEN: usize = 1024;
 /// assert!(Password::new_for_account("short").is_err());
 /// ```
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    normalized: String,
+    /// The text as typed, when NFKC changed it: hashes made elsewhere (an imported Flask
+    /// user's) were computed on what the user typed.
+    typed: Option<String>,
+}
 
 impl Password {
     /// A password a user chose for an account: 8–1024 characters after NFKC, any Unicode,
@@ -55,23 +60,33 @@ impl Password {
                 "This password is too common and easy to guess; choose a less common one.".into(),
             );
         }
-        Ok(Self(value))
+        Ok(Self {
+            normalized: value,
+            typed: None,
+        })
     }
 
     /// A password typed at sign-in: only normalised, since the policy may have changed since
     /// the account chose it.
     pub fn for_sign_in(raw: &str) -> Self {
-        Self(super::nfkc(raw))
+        let normalized = super::nfkc(raw);
+        let typed = (normalized != raw).then(|| raw.to_owned());
+        Self { normalized, typed }
     }
 
     /// The bytes to hash.
     pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.normalized.as_bytes()
+    }
+
+    /// The bytes as typed, when they differ from [`Password::expose`].
+    pub fn expose_typed(&self) -> Option<&[u8]> {
+        self.typed.as_deref().map(str::as_bytes)
     }
 
     /// Whether the password equals (ignoring case) one of `context` (username, email…).
     pub fn matches_any(&self, context: &[&str]) -> bool {
-        let lower = self.0.to_lowercase();
+        let lower = self.normalized.to_lowercase();
         context.iter().any(|c| lower == c.to_lowercase())
     }
 }

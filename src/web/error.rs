@@ -165,7 +165,9 @@ impl ApiError {
     /// The JSON envelope `{"error": {"code", "message", "fields"?}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = json!({ "code": self.code(), "message": self.message() });
-        if let (Some(fields), Some(map)) = (self.fields(), error.as_object_mut()) {
+        // `fields` belongs to validation errors only (PRODUCT.md); a 409 names its field in
+        // the code itself.
+        if let (ApiError::Validation(fields), Some(map)) = (self, error.as_object_mut()) {
             map.insert("fields".into(), json!(fields));
         }
         json!({ "error": error })

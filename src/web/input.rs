@@ -59,7 +59,13 @@ async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection>
     let reject = |error| Rejection { error, html };
     let (mut parts, body) = req.into_parts();
     let MaybeSession(session) = MaybeSession::from_request_parts(&mut parts, state).await?;
-    let bearer = super::extract::bearer(&parts.headers).is_some();
+    // Only a bearer token that authenticates exempts the request from CSRF (a made-up
+    // `Authorization` header must not open sign-in or sign-up to it).
+    let bearer = super::extract::bearer(&parts.headers).is_some()
+        && super::extract::CurrentUser::from_request_parts(&mut parts, state)
+            .await?
+            .0
+            .is_some();
     let header_token = csrf::HEADERS
         .iter()
         .find_map(|h| parts.headers.get(*h))

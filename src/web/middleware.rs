@@ -43,6 +43,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("request", id = %request_id, %method, %path);
     let mut response = next.run(request).instrument(span.clone()).await;
+    if is_framework_rejection(&response) {
+        response = envelope_for(response.status(), super::extract::is_api_path(&path));
+    }
     let status = response.status();
     let elapsed = started.elapsed();
 
@@ -80,6 +83,35 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         path.starts_with("/static/"),
     );
     response
+}
+
+/// axum's own extractor rejections (a path parameter that is not UTF-8, say) are plain
+/// text; every latch error has a JSON or HTML body, so plain text on a 4xx is the framework's.
+fn is_framework_rejection(response: &Response) -> bool {
+    response.status().is_client_error()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/plain"))
+}
+
+/// The error envelope (or page) for a framework rejection with this status; the framework's
+/// wording is not shown.
+fn envelope_for(status: axum::http::StatusCode, api: bool) -> Response {
+    use super::error::ApiError;
+    let error = match status.as_u16() {
+        404 => ApiError::NotFound,
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge,
+        415 => ApiError::UnsupportedMediaType,
+        _ => ApiError::BadRequest("the URL, query or body is malformed".into()),
+    };
+    if api {
+        axum::response::IntoResponse::into_response(error)
+    } else {
+        error.into_page()
+    }
 }
 
 fn set_security_headers(headers: &mut axum::http::HeaderMap, https: bool, is_static: bool) {

@@ -135,10 +135,13 @@ async fn login_post(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
+    raw_query: RawQuery,
     input: Input<LoginInput>,
 ) -> PageResult {
     let Input { data, session } = input;
-    let next = safe_next(data.next.as_deref());
+    // The form's hidden field, else the page's own `?next=` (a form posted to `/login?next=…`).
+    let next = safe_next(data.next.as_deref())
+        .or_else(|| safe_next(NextQuery::from_raw(raw_query).next.as_deref()));
     let show_again = |status, errors: FieldErrors, form_error: Option<String>| {
         let frame = Frame {
             user: None,
@@ -148,7 +151,7 @@ async fn login_post(
         let extra = context! {
             next => next.clone(),
             values => context! { login => data.login.clone(), remember_me => data.remember_me },
-            errors => errors,
+            errors => view::first_messages(&errors),
             form_error => form_error,
         };
         render(&state, &frame, "login.html", status, extra, &[])
@@ -224,10 +227,13 @@ async fn register_post(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
+    raw_query: RawQuery,
     input: Input<RegisterForm>,
 ) -> PageResult {
     let Input { data, session } = input;
-    let next = safe_next(data.next.as_deref());
+    // The form's hidden field, else the page's own `?next=` (a form posted to `/login?next=…`).
+    let next = safe_next(data.next.as_deref())
+        .or_else(|| safe_next(NextQuery::from_raw(raw_query).next.as_deref()));
     let values = context! {
         username => data.fields.username.clone(),
         email => data.fields.email.clone(),
@@ -240,7 +246,7 @@ async fn register_post(
             csrf_token: session.as_ref().map(|s| s.csrf_token()),
             headers: &headers,
         };
-        let extra = context! { next => next.clone(), values => values.clone(), errors => errors };
+        let extra = context! { next => next.clone(), values => values.clone(), errors => view::first_messages(&errors) };
         render(&state, &frame, "register.html", status, extra, &[])
     };
     let account = match NewAccount::try_from(data.fields) {

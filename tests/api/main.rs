@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod authz;
 mod cli;
+mod contract;
 mod csrf;
 mod faults;
 mod headers;
