@@ -1,10 +1,10 @@
 //! P7: Argon2 memory stays bounded under a sign-in flood (at most one buffer per hashing
 //! slot), measured as the peak resident set of a real `latch serve` process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::helpers::*;
+use crate::nodes::Node;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -24,25 +24,12 @@ async fn sec_p7_thirty_two_concurrent_sign_ins_stay_under_100_mib() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("m.db").display());
     // Default Argon2id parameters (m = 19 MiB): the flood is what is measured.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latch"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--database", &url])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latch"));
+    command
         .env("LATCH_LOG", "warn")
-        .env("LATCH_HASH_WORKERS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .strip_prefix("latch listening on ")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+        .env("LATCH_HASH_WORKERS", "2");
+    let node = Node::spawn(command, &url).unwrap();
+    let base = node.base.clone();
     let client = TestClient::new(&base);
     assert_eq!(
         client
@@ -79,9 +66,8 @@ async fn sec_p7_thirty_two_concurrent_sign_ins_stay_under_100_mib() {
             "{status}"
         );
     }
-    let peak = peak_rss_kib(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let peak = peak_rss_kib(node.child.id());
+    drop(node);
     // Two slots of 19 MiB plus the process itself; 32 buffers at once would be over 600 MiB.
     assert!(peak < 100 * 1024, "peak RSS {} MiB", peak / 1024);
     eprintln!("peak RSS after 32 concurrent sign-ins: {} MiB", peak / 1024);

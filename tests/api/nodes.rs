@@ -22,7 +22,13 @@ impl Node {
     }
 
     pub fn try_start(database_url: &str) -> Result<Node, String> {
-        let mut child = latch_command()
+        Self::spawn(latch_command(), database_url)
+    }
+
+    /// `latch serve` on a free port through `command` (its environment chosen by the test);
+    /// returns once it prints the address, or its stderr if it fails to start.
+    pub fn spawn(mut command: Command, database_url: &str) -> Result<Node, String> {
+        let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--database", database_url])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -72,6 +78,28 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `latch user passwd USER --password-stdin` against `database_url`; asserts success.
+pub fn cli_passwd(database_url: &str, user: &str, password: &str) {
+    use std::io::Write;
+    let mut passwd = latch_command()
+        .args([
+            "user",
+            "passwd",
+            user,
+            "--password-stdin",
+            "--database",
+            database_url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = passwd.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    assert!(passwd.wait().unwrap().success());
 }
 
 /// The built binary with fast Argon2 settings and quiet logs.
@@ -169,27 +197,7 @@ async fn a_password_change_ends_sessions_on_every_node() {
         status_of(&b.client(), "/api/auth/verify_auth", &cookie).await,
         StatusCode::OK
     );
-    let mut passwd = latch_command()
-        .args([
-            "user",
-            "passwd",
-            "alice",
-            "--password-stdin",
-            "--database",
-            &db.0,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    passwd
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a brand new passphrase\n")
-        .unwrap();
-    assert!(passwd.wait().unwrap().success());
+    cli_passwd(&db.0, "alice", "a brand new passphrase");
     for node in [&a, &b] {
         assert_eq!(
             status_of(&node.client(), "/api/auth/verify_auth", &cookie).await,
@@ -295,24 +303,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     command
         .env("LATCH_ARGON2_MEMORY_KIB", "19456")
         .env("LATCH_ARGON2_ITERATIONS", "3");
-    let mut child = command
-        .args(["serve", "--bind", "127.0.0.1:0", "--database", &url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .strip_prefix("latch listening on ")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let node = Node { child, base };
+    let node = Node::spawn(command, &url).unwrap();
     let mut tasks = Vec::new();
     for i in 0..6 {
         let client = node.client();
@@ -451,27 +442,7 @@ async fn a_cli_password_change_ends_sessions_of_a_running_sqlite_server_at_once(
         status_of(&client, "/api/auth/verify_auth", &cookie).await,
         StatusCode::OK
     );
-    let mut passwd = latch_command()
-        .args([
-            "user",
-            "passwd",
-            "alice",
-            "--password-stdin",
-            "--database",
-            &url,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    passwd
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a brand new passphrase\n")
-        .unwrap();
-    assert!(passwd.wait().unwrap().success());
+    cli_passwd(&url, "alice", "a brand new passphrase");
     // The very next request sees it: nothing about sessions is cached in the server.
     assert_eq!(
         status_of(&client, "/api/auth/verify_auth", &cookie).await,
