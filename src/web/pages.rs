@@ -12,9 +12,9 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::{append_cookies, see_other, Client, MaybeSession, RequireUser};
 use super::input::{Input, NoFields};
-use super::view::{self, HtmlError, HtmlResult};
+use super::view::{self, Frame, HtmlError, HtmlResult};
 use crate::app::AppState;
-use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignInError, SignupInput};
+use crate::auth::{self, Credentials, LoginInput, NewAccount, SignInError, SignupInput};
 use crate::domain::{FieldErrors, NextPath};
 use crate::sessions;
 
@@ -30,29 +30,17 @@ pub fn router() -> Router<AppState> {
 
 type PageResult = HtmlResult;
 
-/// What a page shows, built from the request's session and cookies.
-struct Frame<'a> {
-    user: Option<&'a AuthUser>,
-    csrf_token: Option<String>,
-    headers: &'a HeaderMap,
-}
-
 /// Renders through [`view::render`] (which shows and clears a pending flash message), then
 /// sets `set_cookies`.
 fn render(
     state: &AppState,
-    frame: &Frame<'_>,
+    frame: &Frame,
     template: &str,
     status: StatusCode,
     extra: minijinja::Value,
     set_cookies: &[String],
 ) -> PageResult {
-    let view_frame = view::Frame {
-        user: frame.user.cloned(),
-        csrf_token: frame.csrf_token.clone(),
-        flash: view::read_flash(frame.headers),
-    };
-    let mut response = view::render(state, &view_frame, template, status, None, extra)?;
+    let mut response = view::render(state, frame, template, status, None, extra)?;
     append_cookies(&mut response, set_cookies);
     Ok(response)
 }
@@ -86,9 +74,9 @@ async fn index_get(
 ) -> PageResult {
     let user = session.as_ref().and_then(|s| s.user());
     let frame = Frame {
-        user: user.as_ref(),
+        user: user.clone(),
         csrf_token: session.map(|s| s.csrf_token()),
-        headers: &headers,
+        flash: view::read_flash(&headers),
     };
     render(
         &state,
@@ -118,7 +106,7 @@ async fn login_get(
     let frame = Frame {
         user: None,
         csrf_token: Some(session.csrf_token()),
-        headers: &headers,
+        flash: view::read_flash(&headers),
     };
     let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
     render(
@@ -146,7 +134,7 @@ async fn login_post(
         let frame = Frame {
             user: None,
             csrf_token: session.as_ref().map(|s| s.csrf_token()),
-            headers: &headers,
+            flash: view::read_flash(&headers),
         };
         let extra = context! {
             next => next.clone(),
@@ -202,7 +190,7 @@ async fn register_get(
     let frame = Frame {
         user: None,
         csrf_token: Some(session.csrf_token()),
-        headers: &headers,
+        flash: view::read_flash(&headers),
     };
     let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
     render(
@@ -244,7 +232,7 @@ async fn register_post(
         let frame = Frame {
             user: None,
             csrf_token: session.as_ref().map(|s| s.csrf_token()),
-            headers: &headers,
+            flash: view::read_flash(&headers),
         };
         let extra = context! { next => next.clone(), values => values.clone(), errors => view::first_messages(&errors) };
         render(&state, &frame, "register.html", status, extra, &[])
@@ -296,9 +284,9 @@ async fn dashboard_get(
     headers: HeaderMap,
 ) -> PageResult {
     let frame = Frame {
-        user: Some(&user),
+        user: Some(user),
         csrf_token: session.map(|s| s.csrf_token()),
-        headers: &headers,
+        flash: view::read_flash(&headers),
     };
     render(
         &state,
