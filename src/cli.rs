@@ -146,7 +146,7 @@ enum UserCommand {
     },
     /// List users.
     List,
-    /// Set a user's password (ends all their sessions).
+    /// Set a user's password (ends all their sessions and API tokens and pending reset links).
     Passwd {
         /// Username or email.
         user: String,
@@ -169,7 +169,7 @@ enum UserCommand {
         #[arg(long)]
         revoke: bool,
     },
-    /// Lock a user out (ends all their sessions; sign-in answers account_locked).
+    /// Lock a user out (ends all their sessions and API tokens; sign-in answers account_locked).
     Lock {
         /// Username or email.
         user: String,
@@ -423,19 +423,20 @@ async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliE
             let raw = read_password(password_stdin)?;
             let password = Password::new_for_account(&raw)
                 .map_err(|m| CliError::new(format!("password: {m}")))?;
-            let hash = state
-                .hasher
-                .hash(&password)
-                .await
-                .map_err(|e| CliError::new(e.to_string()))?;
-            users::set_password_hash(&state.db, found.id, &hash)
-                .await
-                .map_err(store_error)?;
-            let ended = session_store::delete_for_user(&state.db, found.id)
-                .await
-                .map_err(store_error)?;
+            let by = "cli";
+            let revoked = crate::account::set_password_by_admin(
+                state,
+                &found,
+                &password,
+                by,
+                &session_store::ClientInfo::default(),
+            )
+            .await
+            .map_err(|e| CliError::new(e.to_string()))?;
+            let ended = revoked.sessions_ended;
+            let tokens = revoked.api_tokens_ended;
             println!(
-                "password changed for {}; {ended} session(s) ended",
+                "password changed for {}; {ended} session(s) ended, {tokens} API token(s) revoked",
                 found.username
             );
             Ok(())

@@ -119,6 +119,9 @@ pub struct NewSession {
 }
 
 /// Starts a session (anonymous when `user` is `None`), replacing `previous` if given.
+///
+/// The session carries `user.credential_gen`, i.e. the generation of the record the
+/// password was checked against: if a revocation committed since, it is born dead.
 pub async fn start(
     state: &AppState,
     user: Option<&crate::store::users::UserRecord>,
@@ -132,7 +135,8 @@ pub async fn start(
     let token = SecretToken::generate().map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let now = state.clock.now();
     let user_id = user.map(|u| u.id);
-    let id = store::insert(&state.db, &token.hash(), user_id, remember, now, client).await?;
+    let owner = user.map(|u| (u.id, u.credential_gen));
+    let id = store::insert(&state.db, &token.hash(), owner, remember, now, client).await?;
     let record = SessionRecord {
         id,
         user_id,
@@ -147,6 +151,7 @@ pub async fn start(
         roles: user.map(|u| u.roles.clone()),
         locked: user.map(|u| u.locked),
         user_created_at: user.map(|u| u.created_at),
+        credential_gen: user.map_or(0, |u| u.credential_gen),
     };
     let max_age = remember.then_some(state.config.remember_me_secs);
     let set_cookie = session_cookie(state, token.expose(), max_age);

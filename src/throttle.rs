@@ -1,8 +1,17 @@
-//! Rate limits kept in the database (so they hold across processes): count the events of a
-//! key within a window, and tell how long until the oldest one leaves it.
+//! Rate limits kept in the database (so they hold across processes).
+//!
+//! Every limit is decided atomically by [`take`]: it counts the key's events in the window
+//! and records this one in the same serialised step, *before* the attempt is evaluated. So
+//! however many requests arrive at once, at most the limit of them are ever evaluated (a
+//! check-then-count limiter lets all parallel requests through). An attempt that turns out
+//! not to be a failure gives its events back ([`Taken::give_back`]).
+
+use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::store::{throttle, StoreError};
+use crate::store::sessions::ClientInfo;
+use crate::store::throttle::{self, Check, Reservation};
+use crate::store::StoreError;
 
 /// A limit: at most `max` events of one key per `window` seconds.
 #[derive(Debug, Clone, Copy)]
@@ -13,31 +22,118 @@ pub struct Limit {
     pub window: i64,
 }
 
-/// Seconds to wait when `key` has used up `limit`, else `None`.
-pub async fn retry_after(
-    state: &AppState,
-    key: &str,
-    limit: Limit,
-) -> Result<Option<i64>, StoreError> {
-    let now = state.clock.now();
-    let (count, oldest) = throttle::count_since(&state.db, key, now - limit.window).await?;
-    Ok((count >= limit.max).then(|| (oldest.unwrap_or(now) + limit.window - now).max(1)))
+/// Events recorded by [`take`]; they count until given back.
+#[derive(Debug)]
+#[must_use = "a taken attempt counts as a failure unless it is given back"]
+pub struct Taken {
+    ids: Vec<i64>,
 }
 
-/// The first of several limits that is used up, as seconds to wait.
-pub async fn first_exceeded(
-    state: &AppState,
-    checks: &[(&str, Limit)],
-) -> Result<Option<i64>, StoreError> {
-    for (key, limit) in checks {
-        if let Some(wait) = retry_after(state, key, *limit).await? {
-            return Ok(Some(wait));
-        }
+impl Taken {
+    /// Keeps the events: the attempt failed (or the limit counts requests, not failures).
+    pub fn keep(self) {}
+
+    /// Removes the events: the attempt was not a failure.
+    pub async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
+        throttle::release(&state.db, &self.ids).await
     }
-    Ok(None)
 }
 
-/// Counts one event for each key.
-pub async fn hit(state: &AppState, keys: &[&str]) -> Result<(), StoreError> {
-    throttle::record(&state.db, keys, state.clock.now()).await
+/// The answer of [`take`].
+#[derive(Debug)]
+pub enum Decision {
+    /// Every limit had room; one event per key is now recorded.
+    Allowed(Taken),
+    /// A limit is used up: seconds until its oldest event leaves the window.
+    Wait(i64),
+}
+
+/// Takes one event under each `(key, limit)`, atomically: all or nothing.
+pub async fn take(state: &AppState, limits: &[(&str, Limit)]) -> Result<Decision, StoreError> {
+    let now = state.clock.now();
+    let checks: Vec<Check<'_>> = limits
+        .iter()
+        .map(|(key, limit)| Check {
+            key,
+            max: limit.max,
+            since: now - limit.window,
+        })
+        .collect();
+    Ok(match throttle::reserve(&state.db, &checks, now).await? {
+        Reservation::Granted(ids) => Decision::Allowed(Taken { ids }),
+        Reservation::Refused { index, oldest } => {
+            let window = limits.get(index).map_or(1, |(_, l)| l.window);
+            Decision::Wait((oldest.unwrap_or(now) + window - now).max(1))
+        }
+    })
+}
+
+/// The limits of a password check (sign-in, or the current password of a change): the
+/// account's and, when the client IP is known, the IP's.
+pub fn sign_in_limits<'a>(
+    state: &AppState,
+    account_key: &'a str,
+    ip_key: Option<&'a str>,
+) -> Vec<(&'a str, Limit)> {
+    let config = &state.config;
+    let window = config.throttle_window_secs;
+    let mut limits = vec![(
+        account_key,
+        Limit {
+            max: config.throttle_account_failures,
+            window,
+        },
+    )];
+    if let Some(ip) = ip_key {
+        limits.push((
+            ip,
+            Limit {
+                max: config.throttle_ip_failures,
+                window,
+            },
+        ));
+    }
+    limits
+}
+
+/// Forgets every event of `key` (a successful sign-in clears the account's count).
+pub async fn clear(state: &AppState, key: &str) -> Result<(), StoreError> {
+    throttle::clear(&state.db, key).await
+}
+
+/// The account counter of a sign-in identifier with no account: a fixed-size digest, so
+/// nothing stored grows with what an attacker types.
+pub fn login_key(normalized_login: &str) -> String {
+    let digest = Sha256::digest(normalized_login.as_bytes());
+    let mut key = String::with_capacity(6 + 32);
+    key.push_str("login:");
+    for byte in &digest[..16] {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+/// The per-IP counter of failed sign-ins and password checks, when the IP is known.
+pub fn ip_key(client: &ClientInfo) -> Option<String> {
+    client.ip.as_deref().map(|ip| format!("ip:{ip}"))
+}
+
+/// The account counter of a known user (sign-in and current-password checks share it).
+pub fn user_key(user_id: i64) -> String {
+    format!("user:{user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_keys_have_a_fixed_size() {
+        let short = login_key("a");
+        let long = login_key(&"x".repeat(1 << 20));
+        assert_eq!(short.len(), long.len());
+        assert_eq!(short.len(), 38);
+        assert_ne!(short, login_key("b"));
+        assert_eq!(short, login_key("a"));
+    }
 }

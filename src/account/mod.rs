@@ -13,11 +13,12 @@ use crate::auth::AuthUser;
 use crate::domain::{EmailAddress, FieldErrors, Password, SecretToken};
 use crate::mail::Email;
 use crate::passwords::{HashError, Verification};
+use crate::store::revocation::{self, Revocation, Revoked};
 use crate::store::sessions::{self as session_store, ClientInfo};
 use crate::store::tokens::{self, Purpose};
 use crate::store::users::{self, UserRecord};
 use crate::store::StoreError;
-use crate::throttle::{self, Limit};
+use crate::throttle::{self, Decision, Limit};
 
 /// Lifetime of a verification token.
 pub const VERIFY_TTL: i64 = 24 * 3600;
@@ -204,7 +205,7 @@ async fn count_mail_request(state: &AppState, client: &ClientInfo) -> Result<(),
     let (per_ip, _) = mail_limits(state);
     if let Some(ip) = client.ip.as_deref() {
         let key = format!("mail-ip:{ip}");
-        if let Some(retry_after) = throttle::retry_after(state, &key, per_ip).await? {
+        if let Decision::Wait(retry_after) = throttle::take(state, &[(&key, per_ip)]).await? {
             audit::record(
                 state,
                 Event::Throttled,
@@ -216,7 +217,6 @@ async fn count_mail_request(state: &AppState, client: &ClientInfo) -> Result<(),
             .await;
             return Err(AccountError::Throttled { retry_after });
         }
-        throttle::hit(state, &[&key]).await?;
     }
     Ok(())
 }
@@ -226,14 +226,13 @@ async fn count_mail_request(state: &AppState, client: &ClientInfo) -> Result<(),
 async fn address_may_receive(state: &AppState, address: &str) -> Result<bool, StoreError> {
     let (_, per_address) = mail_limits(state);
     let key = format!("mail-to:{address}");
-    if throttle::retry_after(state, &key, per_address)
-        .await?
-        .is_some()
-    {
-        return Ok(false);
+    match throttle::take(state, &[(&key, per_address)]).await? {
+        Decision::Allowed(taken) => {
+            taken.keep();
+            Ok(true)
+        }
+        Decision::Wait(_) => Ok(false),
     }
-    throttle::hit(state, &[&key]).await?;
-    Ok(true)
 }
 
 /// Mails the verification link again (signed-in users whose address is unverified).
@@ -327,59 +326,139 @@ pub async fn reset_password(
     let user = users::find_by_id(&state.db, consumed.user_id)
         .await?
         .ok_or(AccountError::InvalidToken)?;
-    crate::store::throttle::clear(&state.db, &format!("user:{}", user.id)).await?;
+    throttle::clear(state, &throttle::user_key(user.id)).await?;
     let notice = (
         "Your password was reset",
-        "The password of your account was reset, and every session was signed out.",
+        "The password of your account was reset, every session was signed out and every API \
+         token revoked.",
     );
-    replace_password(
-        state,
-        (user.id, &user.username, &user.email),
-        &password,
-        Event::PasswordReset,
-        client,
-        notice,
-    )
-    .await?;
+    let replacement = Replacement {
+        event: Event::PasswordReset,
+        keep_api_tokens: false,
+        detail: None,
+    };
+    replace_password(state, &user, &password, replacement, client, notice).await?;
     Ok(user)
 }
 
-/// Stores a new password and ends what the old one opened: pending reset links and every
-/// session (after a change the caller re-issues the current one). Audited, and the owner
-/// gets a notice by mail.
-async fn replace_password(
+/// Sets a password on an administrator's authority (`latch user passwd`, the admin area):
+/// the same path as a reset, so pending reset links die, every session and API token ends,
+/// the change is audited with who made it, and the owner gets a notice.
+pub async fn set_password_by_admin(
     state: &AppState,
-    (user_id, username, email): (i64, &str, &str),
+    user: &UserRecord,
     password: &Password,
-    event: Event,
+    by: &str,
     client: &ClientInfo,
-    (mail_subject, message): (&str, &str),
-) -> Result<(), AccountError> {
-    let hash = state.hasher.hash(password).await?;
-    users::set_password_hash(&state.db, user_id, &hash).await?;
-    tokens::delete_for_user(&state.db, user_id, Purpose::ResetPassword).await?;
-    session_store::delete_for_user(&state.db, user_id).await?;
-    let subject = Subject::user(user_id, username);
-    audit::record(state, event, subject, client, "success", None).await;
-    deliver(
-        state,
-        messages::notice(state, username, email, mail_subject, message),
-    )
-    .await;
-    Ok(())
+) -> Result<Revoked, AccountError> {
+    let notice = (
+        "Your password was changed by an administrator",
+        "An administrator set a new password for your account; every session was signed out \
+         and every API token revoked.",
+    );
+    let detail = format!("by={by}");
+    let replacement = Replacement {
+        event: Event::PasswordChange,
+        keep_api_tokens: false,
+        detail: Some(&detail),
+    };
+    replace_password(state, user, password, replacement, client, notice).await
 }
 
+/// How a password replacement is recorded, and whether API tokens survive it.
+struct Replacement<'a> {
+    event: Event,
+    keep_api_tokens: bool,
+    detail: Option<&'a str>,
+}
+
+/// Stores a new password and ends what the old one opened, in one transaction with a new
+/// credential generation (see [`crate::store::revocation`]): pending reset links, every
+/// session (after a change the caller re-issues the current one) and, unless kept, every API
+/// token. Audited, and the owner gets a notice by mail.
+async fn replace_password(
+    state: &AppState,
+    user: &UserRecord,
+    password: &Password,
+    replacement: Replacement<'_>,
+    client: &ClientInfo,
+    (mail_subject, message): (&str, &str),
+) -> Result<Revoked, AccountError> {
+    let hash = state.hasher.hash(password).await?;
+    let revocation = Revocation {
+        new_hash: Some(&hash),
+        keep_api_tokens: replacement.keep_api_tokens,
+    };
+    let revoked = revocation::revoke(&state.db, user.id, revocation)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    let subject = Subject::user(user.id, &user.username);
+    let detail = format!(
+        "{}sessions_ended={} api_tokens_ended={}",
+        replacement
+            .detail
+            .map(|d| format!("{d} "))
+            .unwrap_or_default(),
+        revoked.sessions_ended,
+        revoked.api_tokens_ended
+    );
+    audit::record(
+        state,
+        replacement.event,
+        subject,
+        client,
+        "success",
+        Some(&detail),
+    )
+    .await;
+    deliver(
+        state,
+        messages::notice(state, &user.username, &user.email, mail_subject, message),
+    )
+    .await;
+    Ok(revoked)
+}
+
+/// Checks the current password of a signed-in user (password and email changes). Counted
+/// like a sign-in, on the same account and IP counters: a wrong one is a failure, and past
+/// the limit the check is refused with `Throttled` before any hashing.
 async fn check_current_password(
     state: &AppState,
     user: &AuthUser,
-    current: &str,
+    current: &Password,
+    client: &ClientInfo,
+) -> Result<UserRecord, AccountError> {
+    let account_key = throttle::user_key(user.id);
+    let ip_key = throttle::ip_key(client);
+    let limits = throttle::sign_in_limits(state, &account_key, ip_key.as_deref());
+    let taken = match throttle::take(state, &limits).await? {
+        Decision::Allowed(taken) => taken,
+        Decision::Wait(retry_after) => return Err(AccountError::Throttled { retry_after }),
+    };
+    let outcome = verify_current(state, user, current).await;
+    match &outcome {
+        Err(AccountError::InvalidCredentials) => taken.keep(),
+        _ => taken.give_back(state).await?,
+    }
+    outcome
+}
+
+async fn verify_current(
+    state: &AppState,
+    user: &AuthUser,
+    current: &Password,
 ) -> Result<UserRecord, AccountError> {
     let record = users::find_by_id(&state.db, user.id)
         .await?
         .ok_or(AccountError::InvalidCredentials)?;
+    // The identity must still be current: a session that a revocation has just ended must
+    // not change the password it was opened with.
+    if record.credential_gen != user.credential_gen {
+        return Err(AccountError::InvalidCredentials);
+    }
     match state
         .hasher
-        .verify(&Password::for_sign_in(current), Some(&record.password_hash))
+        .verify(current, Some(&record.password_hash))
         .await?
     {
         Verification::Match { .. } => Ok(record),
@@ -388,19 +467,18 @@ async fn check_current_password(
 }
 
 /// Changes the password after checking the current one; ends every other session (the
-/// caller re-issues the current one under a new id) and kills pending reset tokens.
+/// caller re-issues the current one under a new id, from the returned record, which carries
+/// the new credential generation), kills pending reset tokens and, unless `keep_api_tokens`,
+/// every API token.
 pub async fn change_password(
     state: &AppState,
     user: &AuthUser,
-    current: &str,
-    new: &str,
+    change: &PasswordChange<'_>,
     client: &ClientInfo,
 ) -> Result<UserRecord, AccountError> {
     let mut errors = FieldErrors::new();
-    if current.is_empty() {
-        errors.add("current_password", "Enter your current password.");
-    }
-    let new_password = errors.check("new_password", Password::new_for_account(new));
+    let current = errors.check("current_password", Password::typed(change.current));
+    let new_password = errors.check("new_password", Password::new_for_account(change.new));
     if let Some(p) = &new_password {
         if p.matches_any(&[&user.username, &user.email]) {
             errors.add(
@@ -409,10 +487,10 @@ pub async fn change_password(
             );
         }
     }
-    let new_password = errors
-        .into_result(|| new_password)
+    let (current, new_password) = errors
+        .into_result(|| Some((current?, new_password?)))
         .map_err(AccountError::Validation)?;
-    let record = match check_current_password(state, user, current).await {
+    let mut record = match check_current_password(state, user, &current, client).await {
         Ok(record) => record,
         Err(e) => {
             audit::record(
@@ -427,20 +505,40 @@ pub async fn change_password(
             return Err(e);
         }
     };
-    let notice = (
-        "Your password was changed",
-        "The password of your account was changed, and your other sessions were signed out.",
-    );
-    replace_password(
-        state,
-        (user.id, &user.username, &user.email),
-        &new_password,
-        Event::PasswordChange,
-        client,
-        notice,
-    )
-    .await?;
+    let notice = if change.keep_api_tokens {
+        (
+            "Your password was changed",
+            "The password of your account was changed, and your other sessions were signed \
+             out. Your API tokens were kept.",
+        )
+    } else {
+        (
+            "Your password was changed",
+            "The password of your account was changed, your other sessions were signed out \
+             and your API tokens revoked.",
+        )
+    };
+    let replacement = Replacement {
+        event: Event::PasswordChange,
+        keep_api_tokens: change.keep_api_tokens,
+        detail: None,
+    };
+    let revoked =
+        replace_password(state, &record, &new_password, replacement, client, notice).await?;
+    record.credential_gen = revoked.credential_gen;
     Ok(record)
+}
+
+/// What a self-service password change asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChange<'a> {
+    /// The current password, as typed.
+    pub current: &'a str,
+    /// The new password, as typed.
+    pub new: &'a str,
+    /// Keep the API tokens working (by default a password change revokes them, like a
+    /// reset: a changed password often means a leaked one).
+    pub keep_api_tokens: bool,
 }
 
 /// Starts a change of address: needs the current password; the new address gets a
@@ -453,29 +551,45 @@ pub async fn change_email(
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
     let mut errors = FieldErrors::new();
-    if password.is_empty() {
-        errors.add("password", "Enter your current password.");
-    }
+    let current = errors.check("password", Password::typed(password));
     let email = errors.check("email", EmailAddress::parse(new_email));
     if email.as_ref().is_some_and(|e| e.as_str() == user.email) {
         errors.add("email", "This is already your address.");
     }
-    let email = errors
-        .into_result(|| email)
+    let (current, email) = errors
+        .into_result(|| Some((current?, email?)))
         .map_err(AccountError::Validation)?;
-    check_current_password(state, user, password).await?;
-    if users::find_by_login(&state.db, email.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(AccountError::EmailTaken);
-    }
+    check_current_password(state, user, &current, client).await?;
     count_mail_request(state, client).await?;
     if !address_may_receive(state, email.as_str()).await? {
         let (_, per_address) = mail_limits(state);
         return Err(AccountError::Throttled {
             retry_after: per_address.window,
         });
+    }
+    // A taken address gets the same answer as a free one (no address oracle): nothing
+    // changes, and the address's owner is told someone tried.
+    if let Some(owner) = users::find_by_login(&state.db, email.as_str()).await? {
+        audit::record(
+            state,
+            Event::EmailChange,
+            Subject::user(user.id, &user.username),
+            client,
+            "refused",
+            Some("address belongs to another account"),
+        )
+        .await;
+        let notice = messages::notice(
+            state,
+            &owner.username,
+            &owner.email,
+            "Someone tried to use your email address",
+            "Another latch account asked to change its email address to yours. Nothing \
+             changed: your address stays with your account. If this was you, sign in to that \
+             other account with a different address.",
+        );
+        deliver(state, notice).await;
+        return Ok(());
     }
     // Only the newest requested address can be confirmed.
     tokens::delete_for_user(&state.db, user.id, Purpose::VerifyEmail).await?;

@@ -4,8 +4,8 @@ use crate::domain::{nfkc_lower, Password};
 use crate::passwords::{HashError, Verification};
 use crate::store::sessions::ClientInfo;
 use crate::store::users::{self, UserRecord};
-use crate::store::{throttle, StoreError};
-use crate::throttle::Limit;
+use crate::store::StoreError;
+use crate::throttle::{self, Decision, Taken};
 
 /// What a user typed to sign in.
 #[derive(Debug)]
@@ -43,33 +43,43 @@ pub enum SignInError {
     Hash(#[from] HashError),
 }
 
+/// The longest sign-in identifier: the longest email address. Longer input is refused with
+/// 422 before any lookup, normalisation or counting.
+pub const MAX_LOGIN_CHARS: usize = 254;
+
 /// Checks the credentials. An unknown account costs the same Argon2 work as a wrong password,
 /// and a hash with old parameters is replaced by one with the current parameters.
 ///
 /// Failures are counted in the database per account and per client IP (so the limits hold
-/// across processes). An identifier with no account is counted under its own name, exactly
-/// like an account, so the limiter reveals nothing about which accounts exist.
+/// across processes), and the attempt is counted *before* the password is checked (see
+/// [`crate::throttle`]), so parallel attempts never get more evaluations than the limit. An
+/// identifier with no account is counted under a digest of its own name, exactly like an
+/// account, so the limiter reveals nothing about which accounts exist.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(
     state: &AppState,
     credentials: &Credentials,
     client: &ClientInfo,
 ) -> Result<UserRecord, SignInError> {
-    let client_ip = client.ip.as_deref();
     let norm = nfkc_lower(credentials.login.trim());
-    let user = if norm.is_empty() || norm.len() > 254 {
+    let user = if norm.is_empty() {
         None
     } else {
         users::find_by_login(&state.db, &norm).await?
     };
     let account_key = match &user {
-        Some(user) => format!("user:{}", user.id),
-        None => format!("login:{norm}"),
+        Some(user) => throttle::user_key(user.id),
+        None => throttle::login_key(&norm),
     };
-    let ip_key = client_ip.map(|ip| format!("ip:{ip}"));
-    let outcome = match throttled(state, &account_key, ip_key.as_deref()).await? {
-        Some(retry_after) => Err(SignInError::Throttled { retry_after }),
-        None => check(state, credentials, user, &account_key, ip_key.as_deref()).await,
+    let ip_key = throttle::ip_key(client);
+    let limits = throttle::sign_in_limits(state, &account_key, ip_key.as_deref());
+    let outcome = match throttle::take(state, &limits).await? {
+        Decision::Wait(retry_after) => Err(SignInError::Throttled { retry_after }),
+        Decision::Allowed(taken) => {
+            let outcome = check(state, credentials, user).await;
+            settle(state, taken, &outcome, &account_key).await?;
+            outcome
+        }
     };
     let label = match &outcome {
         Ok(_) => "success",
@@ -96,39 +106,31 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Seconds to wait when the account or the client has used up its failures, else `None`.
-async fn throttled(
+/// Keeps the counted attempt when it was a wrong password; otherwise gives it back, and a
+/// success clears the account's count.
+async fn settle<T>(
     state: &AppState,
+    taken: Taken,
+    outcome: &Result<T, SignInError>,
     account_key: &str,
-    ip_key: Option<&str>,
-) -> Result<Option<i64>, StoreError> {
-    let config = &state.config;
-    let window = config.throttle_window_secs;
-    let mut checks = vec![(
-        account_key,
-        Limit {
-            max: config.throttle_account_failures,
-            window,
-        },
-    )];
-    if let Some(ip_key) = ip_key {
-        checks.push((
-            ip_key,
-            Limit {
-                max: config.throttle_ip_failures,
-                window,
-            },
-        ));
+) -> Result<(), StoreError> {
+    match outcome {
+        Err(SignInError::InvalidCredentials) => {
+            taken.keep();
+            Ok(())
+        }
+        Ok(_) => {
+            taken.give_back(state).await?;
+            throttle::clear(state, account_key).await
+        }
+        Err(_) => taken.give_back(state).await,
     }
-    crate::throttle::first_exceeded(state, &checks).await
 }
 
 async fn check(
     state: &AppState,
     credentials: &Credentials,
     user: Option<UserRecord>,
-    account_key: &str,
-    ip_key: Option<&str>,
 ) -> Result<UserRecord, SignInError> {
     let verification = state
         .hasher
@@ -137,15 +139,10 @@ async fn check(
             user.as_ref().map(|u| u.password_hash.as_str()),
         )
         .await?;
-    let user = match (user, verification) {
+    let (user, needs_rehash) = match (user, verification) {
         (Some(user), Verification::Match { needs_rehash }) => (user, needs_rehash),
-        _ => {
-            let keys: Vec<&str> = [Some(account_key), ip_key].into_iter().flatten().collect();
-            crate::throttle::hit(state, &keys).await?;
-            return Err(SignInError::InvalidCredentials);
-        }
+        _ => return Err(SignInError::InvalidCredentials),
     };
-    let (user, needs_rehash) = user;
     if user.locked {
         return Err(SignInError::Locked);
     }
@@ -160,8 +157,20 @@ async fn check(
     } else {
         None
     };
-    users::record_sign_in(&state.db, user.id, state.clock.now(), new_hash.as_deref()).await?;
-    throttle::clear(&state.db, account_key).await?;
+    let now = state.clock.now();
+    // A revocation (reset, lock) that committed since the read wins: the password checked
+    // above is no longer the account's, so this sign-in fails like a wrong password.
+    if !users::record_sign_in(
+        &state.db,
+        user.id,
+        user.credential_gen,
+        now,
+        new_hash.as_deref(),
+    )
+    .await?
+    {
+        return Err(SignInError::InvalidCredentials);
+    }
     Ok(user)
 }
 
@@ -185,18 +194,23 @@ impl TryFrom<&LoginInput> for Credentials {
 
     fn try_from(input: &LoginInput) -> Result<Self, Self::Error> {
         let mut errors = crate::domain::FieldErrors::new();
-        let login = input.login.as_deref().unwrap_or_default();
-        let password = input.password.as_deref().unwrap_or_default();
-        if login.trim().is_empty() {
+        let login = input.login.as_deref().unwrap_or_default().trim();
+        if login.is_empty() {
             errors.add("login", "Enter your username or email address.");
+        } else if login.len() > 4 * MAX_LOGIN_CHARS || login.chars().count() > MAX_LOGIN_CHARS {
+            errors.add(
+                "login",
+                format!("Must be at most {MAX_LOGIN_CHARS} characters."),
+            );
         }
-        if password.is_empty() {
-            errors.add("password", "Enter your password.");
-        }
+        let password = errors.check(
+            "password",
+            Password::typed(input.password.as_deref().unwrap_or_default()),
+        );
         errors.into_result(|| {
             Some(Credentials {
                 login: login.to_owned(),
-                password: Password::for_sign_in(password),
+                password: password?,
             })
         })
     }

@@ -154,10 +154,12 @@ pub async fn register(
             max: state.config.throttle_ip_signups_per_hour,
             window: 3600,
         };
-        if let Some(retry_after) = crate::throttle::retry_after(state, key, limit).await? {
-            return Err(SignUpError::Throttled { retry_after });
+        match crate::throttle::take(state, &[(key, limit)]).await? {
+            crate::throttle::Decision::Allowed(taken) => taken.keep(),
+            crate::throttle::Decision::Wait(retry_after) => {
+                return Err(SignUpError::Throttled { retry_after })
+            }
         }
-        crate::throttle::hit(state, &[key]).await?;
     }
     let user = sign_up(state, account, "").await?;
     audit::record(

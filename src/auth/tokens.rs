@@ -4,9 +4,11 @@
 //! needs no CSRF token (a browser never adds that header to a cross-site request).
 
 use crate::app::AppState;
+use crate::audit::{self, Event, Subject};
 use crate::auth::AuthUser;
 use crate::domain::{FieldErrors, SecretToken};
 use crate::store::api_tokens::{self, ApiTokenRecord};
+use crate::store::sessions::ClientInfo;
 use crate::store::users;
 use crate::store::StoreError;
 
@@ -64,7 +66,7 @@ pub async fn create(
     let record = api_tokens::insert(
         &state.db,
         &secret.hash(),
-        user.id,
+        (user.id, user.credential_gen),
         &new.name,
         now,
         expires_at,
@@ -73,8 +75,37 @@ pub async fn create(
     Ok((record, secret))
 }
 
-/// The user a bearer secret authenticates: `None` for an unknown, expired or revoked token,
-/// or a locked account.
+/// The user's live tokens, newest first.
+pub async fn list(state: &AppState, user: &AuthUser) -> Result<Vec<ApiTokenRecord>, StoreError> {
+    api_tokens::list_for_user(&state.db, user.id).await
+}
+
+/// Revokes one of the user's tokens (audited); `NotFound` for an unknown id or another
+/// user's, so ids of other accounts reveal nothing.
+pub async fn revoke(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    client: &ClientInfo,
+) -> Result<(), StoreError> {
+    if !api_tokens::delete_for_user(&state.db, user.id, id).await? {
+        return Err(StoreError::NotFound);
+    }
+    let detail = format!("api token {id}");
+    audit::record(
+        state,
+        Event::SessionRevoke,
+        Subject::user(user.id, &user.username),
+        client,
+        "success",
+        Some(&detail),
+    )
+    .await;
+    Ok(())
+}
+
+/// The user a bearer secret authenticates: `None` for an unknown, expired or revoked token
+/// (a reset, password set, lock or "end all sessions" ends them all), or a locked account.
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<AuthUser>, StoreError> {
     let Some(secret) = SecretToken::from_client(secret.trim()) else {
         return Ok(None);
@@ -89,7 +120,8 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<AuthU
     let Some(user) = users::find_by_id(&state.db, token.user_id).await? else {
         return Ok(None);
     };
-    if user.locked {
+    // A lock also ends every token; this covers one created in the same instant.
+    if user.locked || user.credential_gen != token.credential_gen {
         return Ok(None);
     }
     if token.last_used_at.is_none_or(|at| now - at >= 60) {

@@ -23,6 +23,10 @@ pub struct AuthUser {
     pub last_name: Option<String>,
     /// Creation time.
     pub created_at: Timestamp,
+    /// The credential generation this identity was proven under (a session's or an API
+    /// token's); anything it creates on the user's behalf carries it, so a revocation that
+    /// commits meanwhile kills that too.
+    pub credential_gen: i64,
 }
 
 impl AuthUser {
@@ -41,6 +45,7 @@ impl AuthUser {
             first_name: record.first_name.clone(),
             last_name: record.last_name.clone(),
             created_at: record.user_created_at?,
+            credential_gen: record.credential_gen,
         })
     }
 
@@ -70,6 +75,7 @@ impl From<&UserRecord> for AuthUser {
             first_name: u.first_name.clone(),
             last_name: u.last_name.clone(),
             created_at: u.created_at,
+            credential_gen: u.credential_gen,
         }
     }
 }

@@ -15,6 +15,10 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 pub const MIN_LEN: usize = 8;
 /// See [`MIN_LEN`].
 pub const MAX_LEN: usize = 1024;
+/// The most bytes a password field may carry: [`MAX_LEN`] characters of four bytes each.
+/// Longer input is refused before it is counted or normalised, so the work a request can
+/// cause on the async runtime stays bounded (a 1 MiB "password" costs nothing).
+pub const MAX_INPUT_BYTES: usize = 4 * MAX_LEN;
 
 /// A password in NFKC form. It never prints itself: `Debug` and `Display` show `[redacted]`.
 ///
@@ -41,7 +45,7 @@ impl Password {
             return Err("Enter a password.".into());
         }
         // Refuse absurd input before normalising it (NFKC can expand text).
-        if raw.chars().count() > MAX_LEN {
+        if raw.len() > MAX_INPUT_BYTES || raw.chars().count() > MAX_LEN {
             return Err(format!("Must be at most {MAX_LEN} characters."));
         }
         let value = super::nfkc(raw);
@@ -66,8 +70,20 @@ impl Password {
         })
     }
 
-    /// A password typed at sign-in: only normalised, since the policy may have changed since
-    /// the account chose it.
+    /// A password typed at sign-in (or to confirm a change): only normalised, since the
+    /// policy may have changed since the account chose it; refused only when longer than any
+    /// password can be ([`MAX_INPUT_BYTES`]), before any work.
+    pub fn typed(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("Enter your password.".into());
+        }
+        if raw.len() > MAX_INPUT_BYTES {
+            return Err(format!("Must be at most {MAX_LEN} characters."));
+        }
+        Ok(Self::for_sign_in(raw))
+    }
+
+    /// [`Password::typed`] without the length bound, for text latch made itself.
     pub fn for_sign_in(raw: &str) -> Self {
         let normalized = super::nfkc(raw);
         let typed = (normalized != raw).then(|| raw.to_owned());

@@ -88,7 +88,8 @@ impl LiveSince {
 /// The admin columns of `users u`; the session cut-offs are always `$1`, `$2`, `$3`.
 const ADMIN_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.first_name, \
      u.last_name, u.roles, u.locked, u.created_at, u.last_login_at, \
-     (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND \
+     (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id \
+      AND s.credential_gen = u.credential_gen AND \
       ((s.remember = FALSE AND s.last_seen_at >= $1 AND s.created_at >= $2) \
        OR (s.remember = TRUE AND s.last_seen_at >= $3 AND s.created_at >= $3))) \
      AS active_sessions";
@@ -426,8 +427,21 @@ pub async fn change(
                 .execute(&mut *tx)
                 .await?;
             let privilege_change = !granted.is_empty() || !revoked.is_empty();
+            if change.locked == Some(true) {
+                // A lock is a revocation: a new generation (so a sign-in that read the user
+                // before the lock yields a dead session) and no session or API token left.
+                sqlx::query(super::revocation::BUMP_SQL)
+                    .bind(id)
+                    .bind(None::<&str>)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(super::revocation::END_API_TOKENS_SQL)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             if privilege_change || change.locked == Some(true) {
-                sessions_ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                sessions_ended = sqlx::query(super::revocation::END_SESSIONS_SQL)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?

@@ -30,22 +30,25 @@ pub struct BearerRecord {
     pub expires_at: Option<Timestamp>,
     /// Last use.
     pub last_used_at: Option<Timestamp>,
+    /// The owner's credential generation it was made under.
+    pub credential_gen: i64,
 }
 
 const COLUMNS: &str = "id, name, created_at, last_used_at, expires_at";
 
-/// Stores a new token.
+/// Stores a new token for `user_id`, valid while the user's credential generation is `gen`
+/// (the one the request creating it was authenticated under; see [`super::revocation`]).
 pub async fn insert(
     db: &Db,
     hash: &TokenHash,
-    user_id: i64,
+    (user_id, gen): (i64, i64),
     name: &str,
     now: Timestamp,
     expires_at: Option<Timestamp>,
 ) -> Result<ApiTokenRecord, StoreError> {
     let sql = format!(
-        "INSERT INTO api_tokens (token_hash, user_id, name, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO api_tokens (token_hash, user_id, name, created_at, expires_at, \
+         credential_gen) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     );
     Ok(db_run!(db, |pool| sqlx::query_as::<_, ApiTokenRecord>(
         &sql
@@ -55,13 +58,17 @@ pub async fn insert(
     .bind(name)
     .bind(now)
     .bind(expires_at)
+    .bind(gen)
     .fetch_one(pool)
     .await)?)
 }
 
 /// The tokens of a user, newest first.
 pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<ApiTokenRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id DESC");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 \
+         AND credential_gen = (SELECT credential_gen FROM users WHERE id = $1) ORDER BY id DESC"
+    );
     Ok(db_run!(db, |pool| sqlx::query_as::<_, ApiTokenRecord>(
         &sql
     )
@@ -82,9 +89,11 @@ pub async fn delete_for_user(db: &Db, user_id: i64, id: i64) -> Result<bool, Sto
     Ok(n > 0)
 }
 
-/// The token with this secret hash.
+/// The token with this secret hash, while its credential generation is its owner's.
 pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<BearerRecord>, StoreError> {
-    let sql = "SELECT id, user_id, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1";
+    let sql = "SELECT t.id, t.user_id, t.expires_at, t.last_used_at, t.credential_gen \
+               FROM api_tokens t JOIN users u ON u.id = t.user_id \
+               WHERE t.token_hash = $1 AND t.credential_gen = u.credential_gen";
     Ok(db_run!(db, |pool| sqlx::query_as::<_, BearerRecord>(sql)
         .bind(hash.as_bytes())
         .fetch_optional(pool)

@@ -87,6 +87,7 @@ fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionR
                 roles: row.get(10)?,
                 locked: row.get(11)?,
                 user_created_at: row.get(12)?,
+                credential_gen: row.get(13)?,
             })
         })
         .optional()

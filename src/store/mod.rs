@@ -11,6 +11,7 @@ pub mod audit;
 mod error;
 pub mod fast_read;
 pub mod posts;
+pub mod revocation;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -33,6 +33,9 @@ pub struct SessionRecord {
     pub locked: Option<bool>,
     /// When the user was created.
     pub user_created_at: Option<Timestamp>,
+    /// The user's credential generation this session was made under (always the current
+    /// one: the lookup refuses any other).
+    pub credential_gen: i64,
 }
 
 /// Where a new session comes from.
@@ -44,35 +47,40 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// Stores a new session and returns its public id.
+/// Stores a new session and returns its public id. `owner` is the user and the credential
+/// generation their password was checked under (`None`: an anonymous session).
 pub async fn insert(
     db: &Db,
     hash: &TokenHash,
-    user_id: Option<i64>,
+    owner: Option<(i64, i64)>,
     remember: bool,
     now: Timestamp,
     client: &ClientInfo,
 ) -> Result<i64, StoreError> {
     let sql = "INSERT INTO sessions (token_hash, user_id, remember, created_at, last_seen_at, ip, \
-               user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING id";
+               user_agent, credential_gen) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING id";
     let (id,): (i64,) = db_run!(db, |pool| sqlx::query_as(sql)
         .bind(hash.as_bytes())
-        .bind(user_id)
+        .bind(owner.map(|(user, _)| user))
         .bind(remember)
         .bind(now)
         .bind(client.ip.as_deref())
         .bind(client.user_agent.as_deref())
+        .bind(owner.map_or(0, |(_, gen)| gen))
         .fetch_one(pool)
         .await)?;
     Ok(id)
 }
 
 /// The session lookup: the primary-key read of `sessions` joined to its user. Shared with
-/// [`super::fast_read`], which runs the same statement on SQLite without sqlx.
+/// [`super::fast_read`], which runs the same statement on SQLite without sqlx. A signed-in
+/// session counts only while its credential generation is the user's (see
+/// [`super::revocation`]).
 pub(crate) const FIND_SQL: &str = "SELECT s.id, s.user_id, s.remember, s.created_at, \
      s.last_seen_at, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.roles, \
-     u.locked, u.created_at AS user_created_at \
-     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+     u.locked, u.created_at AS user_created_at, s.credential_gen \
+     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 \
+     AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)";
 
 /// The one indexed lookup an authenticated request costs.
 pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
@@ -175,7 +183,8 @@ pub async fn list_for_user(
     life: Lifetimes,
 ) -> Result<Vec<SessionSummary>, StoreError> {
     let sql = "SELECT id, created_at, last_seen_at, ip, user_agent, remember FROM sessions \
-               WHERE user_id = $1 AND ( \
+               WHERE user_id = $1 \
+                 AND credential_gen = (SELECT credential_gen FROM users WHERE id = $1) AND ( \
                  (remember = FALSE AND last_seen_at >= $2 AND created_at >= $3) \
                  OR (remember = TRUE AND last_seen_at >= $4 AND created_at >= $4)) \
                ORDER BY last_seen_at DESC, id DESC";

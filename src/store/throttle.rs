@@ -1,30 +1,101 @@
-//! Failure counters for throttling, keyed by a string (`user:<id>`, `login:<name>`, `ip:<addr>`).
+//! Failure counters for throttling, keyed by a short string (`user:<id>`, `login:<hash>`,
+//! `ip:<addr>`).
 
 use super::{db_run, Db, StoreError};
 use crate::clock::Timestamp;
 
-/// Failures of `key` since `since`: how many, and the time of the oldest.
-pub async fn count_since(
-    db: &Db,
-    key: &str,
-    since: Timestamp,
-) -> Result<(i64, Option<Timestamp>), StoreError> {
-    let sql = "SELECT COUNT(*), MIN(at) FROM throttle_events WHERE key = $1 AND at >= $2";
-    let row: (i64, Option<Timestamp>) = db_run!(db, |pool| sqlx::query_as(sql)
-        .bind(key)
-        .bind(since)
-        .fetch_one(pool)
-        .await)?;
-    Ok(row)
+/// One limit to check in [`reserve`]: at most `max` events of `key` since `since`.
+#[derive(Debug, Clone, Copy)]
+pub struct Check<'a> {
+    /// The counter.
+    pub key: &'a str,
+    /// Events allowed in the window.
+    pub max: i64,
+    /// Start of the window.
+    pub since: Timestamp,
 }
 
-/// Records one failure for each key.
-pub async fn record(db: &Db, keys: &[&str], now: Timestamp) -> Result<(), StoreError> {
-    let sql = "INSERT INTO throttle_events (key, at) VALUES ($1, $2)";
-    for key in keys {
+/// The outcome of [`reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every limit had room: one event was recorded per key (these ids), before the attempt
+    /// is evaluated. A failed attempt keeps them; others give them back with [`release`].
+    Granted(Vec<i64>),
+    /// The check at this index is used up; its oldest event in the window is at `oldest`.
+    Refused {
+        /// Index into the checks.
+        index: usize,
+        /// Time of the oldest counted event.
+        oldest: Option<Timestamp>,
+    },
+}
+
+/// Counts and decides atomically: either every check has room and one event per key is
+/// recorded, or nothing is written. Concurrent callers are serialised per key (SQLite:
+/// `BEGIN IMMEDIATE` takes the single write lock before reading; PostgreSQL: a transaction
+/// advisory lock per key, taken in sorted order so two callers cannot deadlock), so N
+/// parallel attempts never evaluate more than the limit.
+pub async fn reserve(
+    db: &Db,
+    checks: &[Check<'_>],
+    now: Timestamp,
+) -> Result<Reservation, StoreError> {
+    macro_rules! count_then_insert {
+        ($tx:ident) => {{
+            for (index, check) in checks.iter().enumerate() {
+                let (count, oldest): (i64, Option<Timestamp>) = sqlx::query_as(
+                    "SELECT COUNT(*), MIN(at) FROM throttle_events WHERE key = $1 AND at >= $2",
+                )
+                .bind(check.key)
+                .bind(check.since)
+                .fetch_one(&mut *$tx)
+                .await?;
+                if count >= check.max {
+                    return Ok(Reservation::Refused { index, oldest });
+                }
+            }
+            let mut ids = Vec::with_capacity(checks.len());
+            for check in checks {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO throttle_events (key, at) VALUES ($1, $2) RETURNING id",
+                )
+                .bind(check.key)
+                .bind(now)
+                .fetch_one(&mut *$tx)
+                .await?;
+                ids.push(id);
+            }
+            $tx.commit().await?;
+            Ok(Reservation::Granted(ids))
+        }};
+    }
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            count_then_insert!(tx)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let mut keys: Vec<&str> = checks.iter().map(|c| c.key).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7450))")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            count_then_insert!(tx)
+        }
+    }
+}
+
+/// Gives back events recorded by [`reserve`] (an attempt that turned out not to be a failure).
+pub async fn release(db: &Db, ids: &[i64]) -> Result<(), StoreError> {
+    let sql = "DELETE FROM throttle_events WHERE id = $1";
+    for id in ids {
         db_run!(db, |pool| sqlx::query(sql)
-            .bind(*key)
-            .bind(now)
+            .bind(*id)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

@@ -28,6 +28,9 @@ pub struct UserRecord {
     pub created_at: Timestamp,
     /// Last successful sign-in.
     pub last_login_at: Option<Timestamp>,
+    /// Credential generation: bumped by every revocation; sessions and API tokens made under
+    /// an older one are dead.
+    pub credential_gen: i64,
 }
 
 impl UserRecord {
@@ -67,7 +70,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str = "id, username, email, email_verified, password_hash, first_name, \
-     last_name, roles, locked, created_at, last_login_at";
+     last_name, roles, locked, created_at, last_login_at, credential_gen";
 
 /// Inserts a user; [`StoreError::Conflict`] when the username or email is taken.
 pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<UserRecord, StoreError> {
@@ -139,35 +142,27 @@ pub async fn list(db: &Db) -> Result<Vec<UserRecord>, StoreError> {
         .await)?)
 }
 
-/// Replaces the password hash.
-pub async fn set_password_hash(db: &Db, id: i64, hash: &str) -> Result<(), StoreError> {
-    let sql = "UPDATE users SET password_hash = $1 WHERE id = $2";
-    db_run!(db, |pool| sqlx::query(sql)
-        .bind(hash)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Records a successful sign-in, and a re-hashed password when given.
+/// Records a successful sign-in, and a re-hashed password when given. Only while the
+/// credential generation is still `gen`: a re-hash of the old password must never overwrite
+/// a password reset that committed meanwhile. `false` when it no longer was.
 pub async fn record_sign_in(
     db: &Db,
     id: i64,
+    gen: i64,
     now: Timestamp,
     new_hash: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let sql = "UPDATE users SET last_login_at = $1, password_hash = COALESCE($2, password_hash) \
-               WHERE id = $3";
-    db_run!(db, |pool| sqlx::query(sql)
+               WHERE id = $3 AND credential_gen = $4";
+    let n = db_run!(db, |pool| sqlx::query(sql)
         .bind(now)
         .bind(new_hash)
         .bind(id)
+        .bind(gen)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Whether a role of that name exists.

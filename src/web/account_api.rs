@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::auth::tokens::{self, NewToken};
 use crate::clock::rfc3339;
 use crate::sessions;
-use crate::store::api_tokens::{self, ApiTokenRecord};
+use crate::store::api_tokens::ApiTokenRecord;
 use crate::store::sessions as session_store;
 
 /// Every forgot-password answer takes at least this long, so its timing does not tell
@@ -91,6 +91,9 @@ async fn password_reset(
 struct ChangePasswordInput {
     current_password: Option<String>,
     new_password: Option<String>,
+    /// Keep API tokens working (they are revoked by default).
+    #[serde(default, deserialize_with = "crate::domain::flex_bool")]
+    keep_api_tokens: Option<bool>,
 }
 
 /// `POST /api/auth/password/change`: 204 with a new session cookie; other sessions end.
@@ -104,8 +107,11 @@ async fn password_change(
     let record = account::change_password(
         &state,
         &user,
-        data.current_password.as_deref().unwrap_or_default(),
-        data.new_password.as_deref().unwrap_or_default(),
+        &account::PasswordChange {
+            current: data.current_password.as_deref().unwrap_or_default(),
+            new: data.new_password.as_deref().unwrap_or_default(),
+            keep_api_tokens: data.keep_api_tokens.unwrap_or(false),
+        },
         &client,
     )
     .await?;
@@ -257,7 +263,7 @@ async fn token_create(
 
 /// `GET /api/auth/tokens`: the caller's tokens.
 async fn tokens_list(State(state): State<AppState>, RequireUser(user): RequireUser) -> ApiResult {
-    let list = api_tokens::list_for_user(&state.db, user.id).await?;
+    let list = tokens::list(&state, &user).await?;
     let tokens: Vec<_> = list.iter().map(token_json).collect();
     Ok(axum_json(&json!({ "tokens": tokens })))
 }
@@ -266,12 +272,11 @@ async fn tokens_list(State(state): State<AppState>, RequireUser(user): RequireUs
 async fn token_revoke(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
+    Client(client): Client,
     Path(id): Path<String>,
     _input: Input<NoFields>,
 ) -> ApiResult {
     let id = super::view::parse_id(&id)?;
-    if !api_tokens::delete_for_user(&state.db, user.id, id).await? {
-        return Err(ApiError::NotFound);
-    }
+    tokens::revoke(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

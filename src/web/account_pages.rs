@@ -140,6 +140,9 @@ async fn profile_post(
 struct PasswordForm {
     current_password: Option<String>,
     new_password: Option<String>,
+    /// Keep API tokens working (they are revoked by default).
+    #[serde(default, deserialize_with = "crate::domain::flex_bool")]
+    keep_api_tokens: Option<bool>,
 }
 
 async fn password_post(
@@ -153,8 +156,11 @@ async fn password_post(
     let result = account::change_password(
         &state,
         &user,
-        data.current_password.as_deref().unwrap_or_default(),
-        data.new_password.as_deref().unwrap_or_default(),
+        &account::PasswordChange {
+            current: data.current_password.as_deref().unwrap_or_default(),
+            new: data.new_password.as_deref().unwrap_or_default(),
+            keep_api_tokens: data.keep_api_tokens.unwrap_or(false),
+        },
         &client,
     )
     .await;

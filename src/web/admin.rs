@@ -349,10 +349,15 @@ async fn revoke_sessions(
     let target = store::find(&state.db, id, live(state))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let ended = crate::store::sessions::delete_for_user(&state.db, id).await?;
+    // "End all sessions" is a revocation: a new credential generation, no session and no
+    // API token left (a sign-in racing it yields a dead session).
+    let revoked = crate::store::revocation::revoke(&state.db, id, Default::default())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ended = revoked.sessions_ended;
     let detail = format!(
-        "count={ended} reason=admin by={} (id {})",
-        actor.username, actor.id
+        "count={ended} api_tokens={} reason=admin by={} (id {})",
+        revoked.api_tokens_ended, actor.username, actor.id
     );
     audit::record(
         state,

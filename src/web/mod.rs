@@ -15,6 +15,7 @@ pub mod pages;
 pub mod posts;
 pub mod roles;
 pub mod templates;
+pub mod token_pages;
 pub mod view;
 
 use axum::extract::DefaultBodyLimit;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(account_api::router())
         .merge(account_pages::router())
+        .merge(token_pages::router())
         .merge(admin::router())
         .merge(posts::router())
         .route("/healthz", get(ops::healthz))

@@ -118,6 +118,7 @@ mod tests {
             first_name: None,
             last_name: None,
             created_at: 0,
+            credential_gen: 0,
         }
     }
 

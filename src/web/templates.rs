@@ -13,6 +13,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/account_sessions.html"),
     ),
     (
+        "account_tokens.html",
+        include_str!("../../templates/account_tokens.html"),
+    ),
+    (
         "forgot_password.html",
         include_str!("../../templates/forgot_password.html"),
     ),

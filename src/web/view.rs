@@ -109,6 +109,7 @@ const NOTICES: &[(&str, &str)] = &[
         "If your address is not verified yet, we sent the link again.",
     ),
     ("session_revoked", "That session was signed out."),
+    ("token_revoked", "The token was revoked."),
     ("others_revoked", "All your other sessions were signed out."),
     (
         "password_reset",

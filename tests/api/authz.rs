@@ -23,7 +23,7 @@ const ANY_TIME: LiveSince = LiveSince {
 };
 
 /// A request with this client's CSRF token (and a JSON body when given).
-async fn call(c: &TestClient, method: Method, path: &str, body: Option<&Value>) -> Response {
+pub async fn call(c: &TestClient, method: Method, path: &str, body: Option<&Value>) -> Response {
     let token = c.csrf().await;
     let mut request = c
         .http
@@ -44,7 +44,7 @@ async fn form(c: &TestClient, path: &str, fields: &[(&str, &str)]) -> Response {
 }
 
 /// A new client signed up (and so signed in) as `name`; returns it and the user's id.
-async fn user_client(app: &TestApp, name: &str) -> (TestClient, i64) {
+pub async fn user_client(app: &TestApp, name: &str) -> (TestClient, i64) {
     let c = app.new_client();
     let response = c
         .signup(name, &format!("{name}@example.com"), PASSWORD)
@@ -55,7 +55,7 @@ async fn user_client(app: &TestApp, name: &str) -> (TestClient, i64) {
 }
 
 /// Grants `role` straight in the store (as `latch user set-role` would).
-async fn grant(db: &Db, id: i64, role: &str) {
+pub async fn grant(db: &Db, id: i64, role: &str) {
     let change = UserChange {
         roles: Some(RoleEdit::Grant(RoleName::parse(role).unwrap())),
         ..UserChange::default()
@@ -64,7 +64,7 @@ async fn grant(db: &Db, id: i64, role: &str) {
 }
 
 /// A signed-in administrator.
-async fn admin_client(app: &TestApp, name: &str) -> (TestClient, i64) {
+pub async fn admin_client(app: &TestApp, name: &str) -> (TestClient, i64) {
     let (c, id) = user_client(app, name).await;
     grant(&app.db, id, "admin").await;
     // The grant ended the session it was signed up with: sign in again.
@@ -1053,7 +1053,7 @@ db_test! {
 const BIN: &str = env!("CARGO_BIN_EXE_latch");
 
 /// Runs `latch <args> --database <the app's database>` and waits for it.
-async fn latch(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub async fn latch(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = Command::new(BIN);
     for (key, _) in std::env::vars() {
         if key.starts_with("LATCH_") || key == "RUST_LOG" {
@@ -1096,7 +1096,7 @@ fn out(output: &Output) -> String {
 }
 
 #[track_caller]
-fn ok(output: &Output) -> String {
+pub fn ok(output: &Output) -> String {
     assert!(
         output.status.success(),
         "exit {:?}: {}{}",

@@ -814,12 +814,27 @@ db_test! {
 }
 
 db_test! {
-    async fn an_email_change_to_a_taken_address_or_with_a_wrong_password_is_refused(app) {
+    async fn an_email_change_to_a_taken_address_answers_like_a_free_one_and_tells_its_owner(app) {
         let (client, _) = signed_up(&app, "alice").await;
         signed_up(&app, "bob").await;
+        // Finding 8: no address oracle. A taken address gets the same 202 as a free one,
+        // nothing changes, and its owner (not the asker) gets a notice.
         let before = app.outbox_mails().len();
-        assert_status_code(change_email(&client, PASSWORD, "bob@example.com").await, StatusCode::CONFLICT, "email_taken").await;
-        assert_status_code(change_email(&client, PASSWORD, "BOB@Example.com").await, StatusCode::CONFLICT, "email_taken").await;
+        assert_eq!(change_email(&client, PASSWORD, "bob@example.com").await.status(), StatusCode::ACCEPTED);
+        assert_eq!(change_email(&client, PASSWORD, "BOB@Example.com").await.status(), StatusCode::ACCEPTED);
+        let mails = app.outbox_mails();
+        let new_mails = &mails[before..];
+        assert!(!new_mails.is_empty(), "the owner of the taken address was not told");
+        assert!(new_mails.iter().all(|m| m.to.contains("bob@example.com")), "mail went elsewhere");
+        assert!(new_mails.iter().all(|m| !m.body.contains("verify-email?token=")), "a verification link for a taken address");
+        assert_eq!(me(&client).await.1["email"], "alice@example.com");
+    }
+}
+
+db_test! {
+    async fn an_email_change_with_a_wrong_password_or_a_bad_address_is_refused(app) {
+        let (client, _) = signed_up(&app, "alice").await;
+        let before = app.outbox_mails().len();
         assert_status_code(change_email(&client, "not my password", "alice.new@example.org").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
         let bad = change_email(&client, PASSWORD, "a@b.c\r\nBcc: x@y.z").await;
         assert_status_code(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
