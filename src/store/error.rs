@@ -30,6 +30,18 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
                 StoreError::Unavailable(e.to_string())
             }
+            // PostgreSQL connection exceptions (08…) and an administrator's shutdown or a
+            // crash (57P…): the server went away, not the query's fault.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            // A connection cut mid-message (a proxy or the network failing) reads as a
+            // protocol error.
+            sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
