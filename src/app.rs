@@ -1,6 +1,5 @@
 //! Wiring: state, router, listener and graceful shutdown.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, MetricsBind};
 use crate::passwords::PasswordHasher;
 use crate::store::{Db, StoreError};
 use crate::web;
@@ -114,6 +113,7 @@ pub enum StartError {
 /// A bound, ready-to-run latch server.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     local_addr: SocketAddr,
 }
@@ -138,12 +138,24 @@ impl App {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?;
+        let metrics_listener = match config
+            .metrics_bind()
+            .map_err(|e| StartError::Other(e.to_string()))?
+        {
+            MetricsBind::Addr(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            MetricsBind::Main | MetricsBind::Off => None,
+        };
         if config.public_url.is_none() {
             config.public_url = Some(format!("http://{local_addr}"));
         }
         let state = AppState::new(config, clock).await?;
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             local_addr,
         })
@@ -152,6 +164,13 @@ impl App {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the separate `/metrics` listener, when `metrics_bind` names one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests use it to reach the database).
@@ -164,37 +183,44 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then finishes in-flight requests (at most 10 s).
+    /// Serves until `stop` completes, then stops accepting, closes idle connections and
+    /// finishes in-flight requests (at most 9 s).
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let purge = tokio::spawn(purge_loop(state.clone()));
-        let router = web::router(state.clone());
-        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
+        let limits = crate::server::Limits::from_config(&state.config);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut servers = tokio::task::JoinSet::new();
+        servers.spawn(crate::server::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            stop.await;
-            let _ = stopped_tx.send(());
-        });
-        let mut server = std::pin::pin!(server.into_future());
-        let result = tokio::select! {
-            r = &mut server => r,
-            _ = async {
-                let _ = stopped_rx.await;
-                tokio::time::sleep(Duration::from_secs(9)).await;
-            } => {
-                tracing::warn!("in-flight requests did not finish within 9 s; exiting anyway");
-                Ok(())
-            }
-        };
+            web::router(state.clone()),
+            limits,
+            stop_rx.clone(),
+        ));
+        if let Some(listener) = self.metrics_listener {
+            servers.spawn(crate::server::serve(
+                listener,
+                web::metrics_router(state.clone()),
+                limits,
+                stop_rx,
+            ));
+        }
+        stop.await;
+        let _ = stop_tx.send(true);
+        let drained = async { while servers.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(9), drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish within 9 s; exiting anyway");
+            servers.abort_all();
+        }
         purge.abort();
         state.db.close().await;
-        result
+        Ok(())
     }
 }
 

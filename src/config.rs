@@ -62,7 +62,32 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Seconds to wait for a database connection before answering 503.
     pub db_acquire_timeout_secs: u64,
+    /// Seconds a connection has to send complete request headers (from its opening, or from
+    /// the first byte of a later request) before it is closed: slow clients cannot hold it.
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection (no request in progress) stays open.
+    pub keepalive_timeout_secs: u64,
+    /// Seconds a request may take from complete headers to response; then 503.
+    pub request_timeout_secs: u64,
+    /// Open connections per listener; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Where `/metrics` is served: unset (the main listener), `off`, or an address of its own.
+    pub metrics_bind: Option<String>,
 }
+
+/// Where `/metrics` is served (the parsed `metrics_bind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsBind {
+    /// On the main listener, next to the application.
+    Main,
+    /// Nowhere: `/metrics` is 404.
+    Off,
+    /// On its own listener at this address, and not on the main one.
+    Addr(SocketAddr),
+}
+
+/// The largest accepted timeout, so deadlines never overflow (one day).
+const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 impl Default for Config {
     fn default() -> Self {
@@ -90,6 +115,11 @@ impl Default for Config {
             throttle_address_mails_per_hour: 5,
             db_max_connections: 0,
             db_acquire_timeout_secs: 5,
+            header_timeout_secs: 30,
+            keepalive_timeout_secs: 60,
+            request_timeout_secs: 30,
+            max_connections: 1024,
+            metrics_bind: None,
         }
     }
 }
@@ -239,7 +269,44 @@ impl Config {
         if self.db_acquire_timeout_secs == 0 {
             return Err(invalid("db_acquire_timeout_secs", "must be at least 1"));
         }
+        for (field, value) in [
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("keepalive_timeout_secs", self.keepalive_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ] {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
+                return Err(invalid(field, "must be between 1 and 86400 seconds"));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(invalid("max_connections", "must be between 1 and 1000000"));
+        }
+        self.metrics_bind()?;
         Ok(())
+    }
+
+    /// Where `/metrics` is served; an error names `metrics_bind` when it is not `off`, not
+    /// an address, or the main address itself.
+    pub fn metrics_bind(&self) -> Result<MetricsBind, ConfigError> {
+        let Some(raw) = self.metrics_bind.as_deref().map(str::trim) else {
+            return Ok(MetricsBind::Main);
+        };
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(MetricsBind::Off);
+        }
+        let addr: SocketAddr = raw.parse().map_err(|_| ConfigError::Invalid {
+            field: "metrics_bind",
+            message: format!(
+                "{raw:?} is not \"off\" or an address with a port, like 127.0.0.1:9100"
+            ),
+        })?;
+        if addr == self.bind && addr.port() != 0 {
+            return Err(ConfigError::Invalid {
+                field: "metrics_bind",
+                message: "must differ from bind (leave it unset to serve /metrics there)".into(),
+            });
+        }
+        Ok(MetricsBind::Addr(addr))
     }
 
     /// Which database the URL names.
@@ -424,6 +491,48 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("argon2_memory_kib"));
+    }
+
+    #[test]
+    fn connection_limits_are_checked() {
+        for config in [
+            Config {
+                header_timeout_secs: 0,
+                ..Config::default()
+            },
+            Config {
+                keepalive_timeout_secs: u64::MAX,
+                ..Config::default()
+            },
+            Config {
+                request_timeout_secs: 0,
+                ..Config::default()
+            },
+            Config {
+                max_connections: 0,
+                ..Config::default()
+            },
+        ] {
+            assert!(config.validate().is_err());
+        }
+    }
+
+    #[test]
+    fn metrics_bind_is_main_off_or_an_address() {
+        let with = |v: Option<&str>| Config {
+            metrics_bind: v.map(str::to_owned),
+            ..Config::default()
+        };
+        assert_eq!(with(None).metrics_bind().unwrap(), MetricsBind::Main);
+        assert_eq!(with(Some("OFF")).metrics_bind().unwrap(), MetricsBind::Off);
+        assert_eq!(
+            with(Some("127.0.0.1:9100")).metrics_bind().unwrap(),
+            MetricsBind::Addr("127.0.0.1:9100".parse().unwrap())
+        );
+        for bad in ["", "localhost", "127.0.0.1", "127.0.0.1:8080"] {
+            let error = with(Some(bad)).validate().unwrap_err().to_string();
+            assert!(error.contains("metrics_bind"), "{bad:?}: {error}");
+        }
     }
 
     #[test]

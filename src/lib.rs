@@ -60,6 +60,7 @@ pub mod domain;
 pub mod import;
 pub mod mail;
 pub mod passwords;
+pub mod server;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

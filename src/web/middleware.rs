@@ -1,15 +1,17 @@
 //! What every response gets: a request id, the security headers, metrics and a log line.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::LazyLock;
-use std::time::Instant;
+use std::sync::{LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use super::error::ApiError;
 use crate::app::AppState;
 
 /// The response header carrying the request id (also in every log line of the request).
@@ -30,31 +32,51 @@ fn next_request_id() -> String {
     format!("{}-{:x}", *PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Wraps every request: span with the request id, timing, metrics and headers.
+/// Wraps every request: span with the request id, the request timeout, metrics and headers.
+///
+/// Metric labels come from fixed sets only (a method from [`method_label`], the matched route
+/// template or `unmatched`, the status code), so no request can add a label value: a client
+/// inventing HTTP methods or paths does not grow `/metrics`.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = next_request_id();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let method = method_label(request.method());
+    let api = super::extract::is_api_path(request.uri().path());
+    let is_static = request.uri().path().starts_with("/static/");
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", id = %request_id, %method, %path);
-    let mut response = next.run(request).instrument(span.clone()).await;
+        .map_or("unmatched", |p| intern(p.as_str()));
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method,
+        path = %request.uri().path()
+    );
+    let limit = Duration::from_secs(state.config.request_timeout_secs);
+    let mut response =
+        match tokio::time::timeout(limit, next.run(request).instrument(span.clone())).await {
+            Ok(response) => response,
+            Err(_) => {
+                span.in_scope(|| {
+                    tracing::warn!("request took longer than request_timeout_secs; answering 503")
+                });
+                envelope(ApiError::Unavailable, api)
+            }
+        };
     if is_framework_rejection(&response) {
-        response = envelope_for(response.status(), super::extract::is_api_path(&path));
+        response = envelope_for(response.status(), api);
     }
     let status = response.status();
     let elapsed = started.elapsed();
 
-    let labels = [
-        ("route", route.clone()),
-        ("method", method.to_string()),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!("latch_http_requests_total", &labels).increment(1);
+    metrics::counter!(
+        "latch_http_requests_total",
+        "route" => route,
+        "method" => method,
+        "status" => intern(status.as_str())
+    )
+    .increment(1);
     metrics::histogram!("latch_http_request_duration_seconds", "route" => route)
         .record(elapsed.as_secs_f64());
     span.in_scope(|| {
@@ -77,12 +99,56 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
     }
-    set_security_headers(
-        headers,
-        state.config.is_https(),
-        path.starts_with("/static/"),
-    );
+    set_security_headers(headers, state.config.is_https(), is_static);
     response
+}
+
+/// The method as a metric label: the standard methods by name, anything else `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Most distinct label values [`intern`] keeps; more would mean labels are not a fixed set.
+const MAX_INTERNED: usize = 1024;
+
+/// A `&'static str` for a label value from a fixed set (route templates, status codes), so
+/// recording a metric builds no `String`: each value is stored once for the process.
+fn intern(value: &str) -> &'static str {
+    static TABLE: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    if let Ok(table) = TABLE.read() {
+        if let Some(&known) = table.get(value) {
+            return known;
+        }
+    }
+    let Ok(mut table) = TABLE.write() else {
+        return "other";
+    };
+    if let Some(&known) = table.get(value) {
+        return known;
+    }
+    if table.len() >= MAX_INTERNED {
+        return "other";
+    }
+    let stored: &'static str = Box::leak(value.to_owned().into_boxed_str());
+    table.insert(stored);
+    stored
+}
+
+fn envelope(error: ApiError, api: bool) -> Response {
+    if api {
+        axum::response::IntoResponse::into_response(error)
+    } else {
+        error.into_page()
+    }
 }
 
 /// axum's own extractor rejections (a path parameter that is not UTF-8, say) are plain
@@ -99,7 +165,6 @@ fn is_framework_rejection(response: &Response) -> bool {
 /// The error envelope (or page) for a framework rejection with this status; the framework's
 /// wording is not shown.
 fn envelope_for(status: axum::http::StatusCode, api: bool) -> Response {
-    use super::error::ApiError;
     let error = match status.as_u16() {
         404 => ApiError::NotFound,
         405 => ApiError::MethodNotAllowed,
@@ -107,11 +172,7 @@ fn envelope_for(status: axum::http::StatusCode, api: bool) -> Response {
         415 => ApiError::UnsupportedMediaType,
         _ => ApiError::BadRequest("the URL, query or body is malformed".into()),
     };
-    if api {
-        axum::response::IntoResponse::into_response(error)
-    } else {
-        error.into_page()
-    }
+    envelope(error, api)
 }
 
 fn set_security_headers(headers: &mut axum::http::HeaderMap, https: bool, is_static: bool) {

@@ -26,11 +26,14 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::AppState;
+use crate::config::MetricsBind;
 use error::ApiError;
 
-/// The whole application's routes and middleware.
+/// The whole application's routes and middleware; `/metrics` only when `metrics_bind` leaves
+/// it on the main listener.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let metrics_here = matches!(state.config.metrics_bind(), Ok(MetricsBind::Main));
+    let routes = Router::new()
         .merge(pages::router())
         .merge(api::router())
         .merge(account_api::router())
@@ -40,8 +43,23 @@ pub fn router(state: AppState) -> Router {
         .merge(posts::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/static/{file}", get(assets::static_file))
+        .route("/static/{file}", get(assets::static_file));
+    let routes = if metrics_here {
+        routes.route("/metrics", get(ops::metrics))
+    } else {
+        routes
+    };
+    with_middleware(routes, state)
+}
+
+/// `/metrics` alone, for its own listener (`metrics_bind` set to an address).
+pub fn metrics_router(state: AppState) -> Router {
+    with_middleware(Router::new().route("/metrics", get(ops::metrics)), state)
+}
+
+/// The fallbacks and layers every listener's routes get.
+fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::MAX_BODY))

@@ -571,6 +571,43 @@ fn config_check_refuses_an_invalid_bind_naming_the_setting() {
 }
 
 #[test]
+fn config_check_shows_and_checks_the_connection_settings() {
+    let cli = Cli::new();
+    let output = cli.run_raw(cli.command(&["config", "check"]), None);
+    assert!(output.status.success());
+    let out = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "header_timeout_secs = 30",
+        "keepalive_timeout_secs = 60",
+        "request_timeout_secs = 30",
+        "max_connections = 1024",
+    ] {
+        assert!(out.contains(line), "no {line:?} in {out}");
+    }
+    for (variable, value, setting) in [
+        ("LATCH_METRICS_BIND", "somewhere", "metrics_bind"),
+        ("LATCH_HEADER_TIMEOUT_SECS", "0", "header_timeout_secs"),
+        (
+            "LATCH_KEEPALIVE_TIMEOUT_SECS",
+            "-5",
+            "keepalive_timeout_secs",
+        ),
+        (
+            "LATCH_REQUEST_TIMEOUT_SECS",
+            "99999999999",
+            "request_timeout_secs",
+        ),
+        ("LATCH_MAX_CONNECTIONS", "many", "max_connections"),
+    ] {
+        let mut command = cli.command(&["config", "check"]);
+        command.env(variable, value);
+        let output = cli.run_raw(command, None);
+        let line = assert_one_line_failure(&output);
+        assert!(line.contains(setting), "{variable}={value}: {line}");
+    }
+}
+
+#[test]
 fn config_check_refuses_zero_argon2_iterations_naming_the_setting() {
     let cli = Cli::new();
     let mut command = cli.command(&["config", "check"]);

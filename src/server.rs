@@ -1,0 +1,317 @@
+//! The HTTP/1 accept loop: connection limit, header and keep-alive timeouts, graceful stop.
+//!
+//! `axum::serve` has none of these limits, so a client sending one header line every few
+//! seconds held its connection for as long as it liked. Here every connection has a
+//! [`Watchdog`] with one deadline at a time:
+//!
+//! - from the opening of the connection, and from the first byte of each later request, the
+//!   request headers must be complete within `header_timeout_secs`;
+//! - while a request is being handled there is no connection deadline (the handler has
+//!   `request_timeout_secs`, enforced in [`crate::web::middleware::observe`]);
+//! - once the response is ready, the connection may stay idle for `keepalive_timeout_secs`.
+//!
+//! When the deadline passes, the connection is dropped (closed). hyper's own
+//! `header_read_timeout` is not used: hyper 1.x starts that timer as soon as a keep-alive
+//! connection becomes idle, so the idle wait and the header read share one duration, and the
+//! two settings could not differ (30 s and 60 s by default). The watchdog counts them apart.
+//!
+//! At most `max_connections` connections are open per listener; beyond that, new ones are not
+//! accepted and wait in the kernel's listen backlog until a connection closes.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::config::Config;
+
+/// The connection limits of a listener (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time to send complete request headers.
+    pub header_timeout: Duration,
+    /// Time an idle keep-alive connection stays open.
+    pub keepalive_timeout: Duration,
+    /// Open connections at once.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+            keepalive_timeout: Duration::from_secs(config.keepalive_timeout_secs),
+            max_connections: config.max_connections,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then stops accepting, closes idle
+/// connections, lets requests in progress finish and returns when every connection is closed.
+/// Handlers see the peer address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let router = router.clone();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            serve_connection(stream, peer, router, limits, stop).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Completes once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Like hyper 0.14 and `axum::serve`: a connection reset before `accept` is nothing; anything
+/// else (out of file descriptors) is logged and accepting pauses for a second.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let dog = Arc::new(Watchdog::new(limits));
+    let io = TokioIo::new(WatchedStream {
+        inner: stream,
+        dog: dog.clone(),
+    });
+    let service_dog = dog.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        service_dog.request_started();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let router = router.clone();
+        let dog = service_dog.clone();
+        async move {
+            let response = router.oneshot(request).await;
+            dog.response_ready();
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // The watchdog times headers and idle waits (see the module documentation).
+    builder.header_read_timeout(None);
+    let mut connection = std::pin::pin!(builder.serve_connection(io, service));
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            () = dog.expired() => {
+                tracing::debug!(%peer, "closing a connection: headers too slow or idle too long");
+                return;
+            }
+            () = stopped(&mut stop), if !stopping => {
+                stopping = true;
+                if dog.is_quiet() {
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// No byte of a request read yet on a fresh connection: the header deadline runs.
+const FRESH: u8 = 0;
+/// Part of a request head read: the header deadline runs.
+const HEADERS: u8 = 1;
+/// A request is being handled: no connection deadline.
+const BUSY: u8 = 2;
+/// The last response is ready and nothing new was read: the keep-alive deadline runs.
+const IDLE: u8 = 3;
+
+/// A connection's phase and its one deadline (see the module documentation).
+struct Watchdog {
+    phase: AtomicU8,
+    deadline: watch::Sender<Option<Instant>>,
+    limits: Limits,
+}
+
+impl Watchdog {
+    fn new(limits: Limits) -> Self {
+        let (deadline, _) = watch::channel(after(limits.header_timeout));
+        Self {
+            phase: AtomicU8::new(FRESH),
+            deadline,
+            limits,
+        }
+    }
+
+    /// Bytes arrived: on an idle connection they start a request, whose headers now have
+    /// `header_timeout` (a fresh connection's deadline already runs from its opening).
+    fn bytes_read(&self) {
+        match self.phase.load(Ordering::Acquire) {
+            FRESH => self.phase.store(HEADERS, Ordering::Release),
+            IDLE => {
+                self.phase.store(HEADERS, Ordering::Release);
+                self.deadline
+                    .send_replace(after(self.limits.header_timeout));
+            }
+            _ => {}
+        }
+    }
+
+    /// The headers are complete and the request goes to the router.
+    fn request_started(&self) {
+        self.phase.store(BUSY, Ordering::Release);
+        self.deadline.send_replace(None);
+    }
+
+    /// The response is ready; the connection is idle until the next request's first byte.
+    fn response_ready(&self) {
+        self.phase.store(IDLE, Ordering::Release);
+        self.deadline
+            .send_replace(after(self.limits.keepalive_timeout));
+    }
+
+    /// Nothing of a request has been read: at shutdown the connection can simply close.
+    fn is_quiet(&self) -> bool {
+        matches!(self.phase.load(Ordering::Acquire), FRESH | IDLE)
+    }
+
+    /// Completes when the current deadline passes without having been moved.
+    async fn expired(&self) {
+        let mut deadline = self.deadline.subscribe();
+        loop {
+            let current = *deadline.borrow_and_update();
+            match current {
+                None => {
+                    if deadline.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {
+                            if *deadline.borrow() == Some(at) {
+                                return;
+                            }
+                        }
+                        changed = deadline.changed() => {
+                            if changed.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `duration` from now; none when that is beyond what the clock can represent.
+fn after(duration: Duration) -> Option<Instant> {
+    Instant::now().checked_add(duration)
+}
+
+/// The TCP stream, telling the watchdog when bytes arrive.
+struct WatchedStream {
+    inner: TcpStream,
+    dog: Arc<Watchdog>,
+}
+
+impl AsyncRead for WatchedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.dog.bytes_read();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for WatchedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
