@@ -433,15 +433,54 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-/// Replaces the password of a URL with `****`.
+/// Replaces the secrets of a URL with `****`: the password of the userinfo and the value of
+/// every query parameter whose name looks like a secret (`password`, `sslpassword`, `token`…;
+/// see [`is_secret_param`]). A value that does not parse as a URL but may hide a password
+/// (it has an `@` or a query) is masked whole after its scheme.
 pub fn mask_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("****"));
-            url.to_string()
+    let Ok(mut url) = url::Url::parse(raw) else {
+        if raw.contains('@') || raw.contains('?') {
+            let scheme = raw.split_once("://").map_or("", |(scheme, _)| scheme);
+            return format!("{scheme}://****");
         }
-        _ => raw.to_owned(),
+        return raw.to_owned();
+    };
+    let mut changed = false;
+    if url.password().is_some() {
+        let _ = url.set_password(Some("****"));
+        changed = true;
     }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs.iter().any(|(key, _)| is_secret_param(key)) {
+        let masked = pairs.into_iter().map(|(key, value)| {
+            let value = if is_secret_param(&key) {
+                "****".to_owned()
+            } else {
+                value
+            };
+            (key, value)
+        });
+        url.query_pairs_mut().clear().extend_pairs(masked);
+        changed = true;
+    }
+    // An unchanged URL is printed as given (parsing would re-encode spaces and the like).
+    if changed {
+        url.to_string()
+    } else {
+        raw.to_owned()
+    }
+}
+
+/// Whether a URL query parameter carries a secret (libpq's `password` and `sslpassword`, and
+/// anything named like a password, token, secret or key passphrase).
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "credential", "auth"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 #[cfg(test)]
@@ -467,6 +506,29 @@ mod tests {
         );
         assert!(text.contains("****"));
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_query_parameters_are_masked() {
+        let masked = mask_url(
+            "postgres://app@db/latch?sslmode=require&password=hunter2&sslpassword=k3y&PassWord=x9",
+        );
+        for secret in ["hunter2", "k3y", "x9"] {
+            assert!(!masked.contains(secret), "{masked}");
+        }
+        assert!(masked.contains("sslmode=require"), "{masked}");
+        assert!(masked.contains("password=****"), "{masked}");
+        let both = mask_url("postgres://app:pw1@db/latch?password=pw2");
+        assert!(!both.contains("pw1") && !both.contains("pw2"), "{both}");
+        assert_eq!(mask_url("sqlite://latch.db"), "sqlite://latch.db");
+        assert_eq!(
+            mask_url("postgres://db/latch?sslmode=require"),
+            "postgres://db/latch?sslmode=require"
+        );
+        assert_eq!(
+            mask_url("postgres://a:b@[bad/x?password=y"),
+            "postgres://****"
+        );
     }
 
     #[test]

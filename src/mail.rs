@@ -131,9 +131,11 @@ fn plain_body(text: &str) -> Body {
     }
 }
 
-/// Writes a temporary file, then renames it, so a reader never sees half a message.
+/// Writes a temporary file, then renames it, so a reader never sees half a message. The
+/// messages hold live reset links, so the directory is 0700 and each file 0600 from the moment
+/// it exists (SECURITY O4).
 async fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
-    tokio::fs::create_dir_all(dir).await?;
+    create_private_dir(dir).await?;
     let mut id = [0u8; 8];
     getrandom::fill(&mut id).map_err(std::io::Error::other)?;
     let stamp = std::time::SystemTime::now()
@@ -143,7 +145,44 @@ async fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<PathBuf, st
     let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let final_path = dir.join(format!("{stamp}-{name}.eml"));
     let temp_path = dir.join(format!(".{stamp}-{name}.tmp"));
-    tokio::fs::write(&temp_path, bytes).await?;
+    write_private_file(&temp_path, bytes).await?;
     tokio::fs::rename(&temp_path, &final_path).await?;
     Ok(final_path)
+}
+
+/// Creates `dir` (and missing parents) with mode 0700, and takes group and other access away
+/// from it when it already exists.
+async fn create_private_dir(dir: &std::path::Path) -> Result<(), std::io::Error> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = tokio::fs::metadata(dir).await?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new file that only its owner can read (created 0600, never wider).
+async fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    let path = path.to_owned();
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path)?;
+        file.write_all(&bytes)?;
+        file.flush()
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }

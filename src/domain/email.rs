@@ -5,9 +5,21 @@ use std::str::FromStr;
 /// characters, with no whitespace or control characters (so it can never inject a mail
 /// header).
 ///
+/// The domain is kept in its ASCII form (IDNA / punycode, SECURITY H9): `b@пример.рф` and
+/// `b@xn--e1afmkfd.xn--p1ai` are one mailbox, so they must be one account. The local part is
+/// left as typed (after NFKC and lower case): only the receiving server knows what it means.
+///
+/// Rows written before this rule keep their domain as it was stored: ASCII ones are already in
+/// this form, but one stored with a Unicode domain is no longer found by address (sign-in by
+/// username still works) and does not block a sign-up with the same mailbox. SQL cannot compute
+/// punycode, so no migration rewrites them; find them with
+/// `SELECT id, email FROM users WHERE email_norm GLOB '*[^ -~]*'` (SQLite) or
+/// `WHERE email_norm ~ '[^ -~]'` (PostgreSQL) and set both columns to [`canonical_email`].
+///
 /// ```
 /// use latch::domain::EmailAddress;
 /// assert_eq!(EmailAddress::parse(" Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+/// assert_eq!(EmailAddress::parse("b@Пример.рф").unwrap().as_str(), "b@xn--e1afmkfd.xn--p1ai");
 /// assert!(EmailAddress::parse("a@b.c\r\nBcc: x@y.z").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +41,10 @@ impl EmailAddress {
             return Err("Must not contain spaces, line breaks or quotes.".into());
         }
         let invalid = || "Enter a valid email address, like name@example.com.".to_string();
+        let value = canonical_email(&value).ok_or_else(invalid)?;
+        if value.len() > 254 {
+            return Err("Must be at most 254 characters.".into());
+        }
         let parsed = email_address::EmailAddress::from_str(&value).map_err(|_| invalid())?;
         let domain = parsed.domain();
         if !domain.contains('.') || domain.starts_with('[') {
@@ -41,6 +57,23 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `local@domain` with the domain in its ASCII (punycode) form, the one addresses are stored
+/// and compared in; `None` when there is no `@` or the domain is not a valid IDNA name. The
+/// input should already be NFKC-normalised and lower-cased (as [`EmailAddress::parse`] and
+/// [`super::nfkc_lower`] do). Text longer than any address (254 characters, so 1,016 bytes)
+/// is `None` without any IDNA work, which bounds the cost of an attacker's input.
+pub fn canonical_email(value: &str) -> Option<String> {
+    if value.len() > 254 * 4 {
+        return None;
+    }
+    let (local, domain) = value.rsplit_once('@')?;
+    if domain.is_empty() {
+        return None;
+    }
+    let ascii = idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::URL).ok()?;
+    Some(format!("{local}@{ascii}"))
 }
 
 impl fmt::Display for EmailAddress {
@@ -57,7 +90,7 @@ impl fmt::Debug for EmailAddress {
 
 #[cfg(test)]
 mod tests {
-    use super::EmailAddress;
+    use super::{canonical_email, EmailAddress};
 
     #[test]
     fn accepts_ordinary_addresses() {
@@ -87,6 +120,32 @@ mod tests {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }
         assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn idn_domains_have_one_form() {
+        let unicode = EmailAddress::parse("b@пример.рф").unwrap();
+        let punycode = EmailAddress::parse("b@xn--e1afmkfd.xn--p1ai").unwrap();
+        let upper = EmailAddress::parse("B@XN--E1AFMKFD.XN--P1AI").unwrap();
+        let ideographic_dot = EmailAddress::parse("b@пример\u{3002}рф").unwrap();
+        assert_eq!(unicode.as_str(), "b@xn--e1afmkfd.xn--p1ai");
+        assert_eq!(unicode, punycode);
+        assert_eq!(unicode, upper);
+        assert_eq!(unicode, ideographic_dot);
+        // The local part is kept as typed (NFKC, lower case), not converted.
+        assert_eq!(
+            EmailAddress::parse("Ärger@münchen.de").unwrap().as_str(),
+            "ärger@xn--mnchen-3ya.de"
+        );
+        // Invalid punycode or a forbidden code point is not an address.
+        for bad in ["b@xn--zz.com", "b@exa%mple.com", "b@", "b@exa_mple..com"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            canonical_email("b@пример.рф").as_deref(),
+            Some("b@xn--e1afmkfd.xn--p1ai")
+        );
+        assert_eq!(canonical_email("no-at-sign"), None);
     }
 
     #[test]

@@ -26,9 +26,18 @@ pub(crate) fn nfkc(s: &str) -> String {
     s.nfkc().collect()
 }
 
-/// NFKC then lower case: the form identifiers are looked up in.
+/// NFKC then lower case, and for an email address its domain in ASCII (punycode) form, as
+/// [`EmailAddress`] stores it: the form identifiers are looked up in, so a sign-in with
+/// `b@пример.рф` finds the account of `b@xn--e1afmkfd.xn--p1ai`. Text that is not an address
+/// (a username, a search prefix) is only NFKC-normalised and lower-cased.
 pub fn nfkc_lower(s: &str) -> String {
-    nfkc(s).to_lowercase()
+    let lower = nfkc(s).to_lowercase();
+    if lower.contains('@') {
+        if let Some(canonical) = email::canonical_email(&lower) {
+            return canonical;
+        }
+    }
+    lower
 }
 
 /// Parses an optional profile field (first or last name): trimmed, at most 100 characters,

@@ -10,6 +10,7 @@ pub mod api_tokens;
 pub mod audit;
 mod error;
 pub mod fast_read;
+mod files;
 pub mod posts;
 pub mod revocation;
 pub mod sessions;
@@ -72,6 +73,14 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10));
+                if !is_in_memory(url, options.get_filename()) {
+                    files::restrict_sqlite_files(options.get_filename()).map_err(|e| {
+                        StoreError::Config(format!(
+                            "cannot create the database file {} readable by its owner only: {e}",
+                            options.get_filename().display()
+                        ))
+                    })?;
+                }
                 let max = if config.db_max_connections == 0 {
                     4
                 } else {
@@ -140,4 +149,13 @@ impl Db {
     pub async fn close(&self) {
         db_run!(self, |pool| pool.close().await)
     }
+}
+
+/// Whether a SQLite URL names an in-memory database (no file to protect).
+fn is_in_memory(url: &str, filename: &std::path::Path) -> bool {
+    let name = filename.to_string_lossy();
+    name.is_empty()
+        || name.contains(":memory:")
+        || name.starts_with("file:sqlx-in-memory")
+        || url.contains("mode=memory")
 }

@@ -2,8 +2,11 @@
 //! `/account/sessions`, and the pages mailed links open: `/forgot-password`,
 //! `/reset-password?token=`, `/verify-email?token=`.
 //!
-//! Every form POSTs with the CSRF token, except the token-authorised reset form whose mailed
-//! secret is its proof (see [`super::input::TokenInput`]); it still carries the token.
+//! Every form POSTs with the CSRF token and is refused without it, the reset form included:
+//! its mailed secret proves nothing about who sent the form, and a cross-site POST of an
+//! attacker's own reset link would otherwise sign the victim's browser out. The mailed
+//! verification link is a GET that changes nothing in the visitor's session (it only marks the
+//! token's own address verified), so it needs no form.
 
 use std::time::Instant;
 
@@ -17,7 +20,7 @@ use serde::Deserialize;
 use super::account_api::FORGOT_FLOOR;
 use super::error::ApiError;
 use super::extract::{see_other, with_cookies, Client, MaybeSession, RequireUser};
-use super::input::{Input, NoFields, TokenInput};
+use super::input::{Input, NoFields};
 use super::view::{self, first_messages, Frame, HtmlResult};
 use crate::account::{self, AccountError};
 use crate::app::AppState;
@@ -399,7 +402,7 @@ async fn reset_post(
     State(state): State<AppState>,
     Client(client): Client,
     frame: Frame,
-    TokenInput(input): TokenInput<ResetForm>,
+    Input { data: input, .. }: Input<ResetForm>,
 ) -> HtmlResult {
     let token = input.token.unwrap_or_default();
     match account::reset_password(
@@ -414,7 +417,7 @@ async fn reset_post(
             "/login",
             &[
                 sessions::removal_cookie(&state),
-                view::flash_cookie("password_reset"),
+                view::flash_cookie(&state, "password_reset"),
             ],
         )),
         Err(e) => {

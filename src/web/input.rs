@@ -156,15 +156,104 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Val
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Map::new());
             }
-            match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(map)) => Ok(map),
+            match serde_json::from_slice::<UniqueKeys>(body) {
+                Ok(UniqueKeys(Value::Object(map))) => Ok(map),
                 Ok(_) => Err(ApiError::BadRequest(
                     "the JSON body must be an object".into(),
                 )),
+                // Data errors come only from `UniqueKeys` (a repeated key): said like the
+                // repeated form field, without the position serde_json appends.
+                Err(e) if e.is_data() => {
+                    let text = e.to_string();
+                    let position = format!(" at line {} column {}", e.line(), e.column());
+                    let message = text.strip_suffix(&position).unwrap_or(&text).to_owned();
+                    Err(ApiError::BadRequest(message))
+                }
                 Err(e) => Err(ApiError::BadRequest(format!("malformed JSON ({e})"))),
             }
         }
         _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+/// A JSON value in which no object repeats a key. serde_json keeps the last of repeated keys;
+/// latch refuses them, as it refuses a repeated form field, so a body means one thing to every
+/// reader (a proxy or WAF that keeps the first one sees another request than latch would).
+struct UniqueKeys(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(UniqueKeysVisitor)
+            .map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        UniqueKeys::deserialize(d).map(|v| v.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the field {key:?} is given more than once"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -211,16 +300,100 @@ fn to_struct<T: DeserializeOwned>(mut fields: Map<String, Value>) -> Result<T, A
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        let detail = e.inner().to_string();
-        let message = match detail.split_once(", expected ") {
-            Some((_, expected)) => format!("Has the wrong type: expected {expected}."),
-            None => format!("Is invalid: {detail}."),
-        };
+    let body = Value::Object(fields);
+    serde_path_to_error::deserialize(&body).map_err(|e| {
+        let (field, message) = describe_type_error(&body, e.path(), &e.inner().to_string());
         ApiError::Validation(FieldErrors::single(&field, message))
     })
+}
+
+/// The field and a message for a person when the body has the right syntax but a field has
+/// the wrong type. serde's own wording names Rust types ("untagged enum RolesField", "u32",
+/// "struct X"), so it is never shown: the message says what was sent and, when serde's
+/// expectation is one of a few known kinds, what is wanted instead.
+fn describe_type_error(
+    body: &Value,
+    path: &serde_path_to_error::Path,
+    detail: &str,
+) -> (String, String) {
+    use serde_path_to_error::Segment;
+    // The top-level field is the name the form or JSON used; deeper positions are described
+    // in the message.
+    let mut field = None;
+    let mut value = Some(body);
+    let mut item = None;
+    for segment in path.iter() {
+        match segment {
+            Segment::Map { key } => {
+                field.get_or_insert_with(|| key.clone());
+                value = value.and_then(|v| v.get(key));
+            }
+            Segment::Seq { index } => {
+                item.get_or_insert(*index);
+                value = value.and_then(|v| v.get(*index));
+            }
+            Segment::Enum { .. } | Segment::Unknown => value = None,
+        }
+    }
+    if let Some(missing) = detail
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return (missing.to_owned(), "Is required.".to_owned());
+    }
+    let field = field.unwrap_or_else(|| "body".to_owned());
+    let given = value.map(json_kind);
+    let wanted = detail
+        .rsplit_once("expected ")
+        .and_then(|(_, expected)| human_expectation(expected));
+    let message = match (wanted, given) {
+        // The right kind, but not a value the field takes (a negative count, say).
+        _ if detail.starts_with("invalid value") => "Is not an accepted value.".to_owned(),
+        (Some(wanted), Some(given)) => format!("Must be {wanted}, not {given}."),
+        (Some(wanted), None) => format!("Must be {wanted}."),
+        (None, Some(given)) => format!("Has the wrong type: {given} is not accepted here."),
+        (None, None) => "Has the wrong type.".to_owned(),
+    };
+    let message = match item {
+        Some(index) => format!("Item {}: {message}", index + 1),
+        None => message,
+    };
+    (field, message)
+}
+
+/// What a JSON value is, in words.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde's "expected …" in words, for the kinds latch's bodies use; `None` for anything else
+/// (a type name, say), which is then left out.
+fn human_expectation(expected: &str) -> Option<String> {
+    let expected = expected.trim().trim_end_matches('.');
+    if let Some(variants) = expected.strip_prefix("one of ") {
+        return Some(format!("one of {}", variants.replace('`', "")));
+    }
+    if expected.starts_with("struct ") {
+        return Some("an object".to_owned());
+    }
+    let words = match expected {
+        "a string" | "a borrowed string" | "a character" | "char" => "text",
+        "a boolean" | "bool" => "true or false",
+        "a whole number" | "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64"
+        | "isize" | "usize" => "a whole number",
+        "f32" | "f64" | "a number" => "a number",
+        "a sequence" | "a list" => "a list",
+        "a map" => "an object",
+        _ => return None,
+    };
+    Some(words.to_owned())
 }
 
 #[cfg(test)]
@@ -280,5 +453,126 @@ mod tests {
         }
         let map = decode(Some("application/json"), b"{\"name\": \"a\\u0000b\"}").unwrap();
         assert!(matches!(to_struct::<S>(map), Err(ApiError::Validation(_))));
+    }
+
+    /// The message of the one field error `body` gives when decoded into `T`.
+    fn type_error<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> (String, String) {
+        let map = decode(Some("application/json"), body.as_bytes()).unwrap();
+        match to_struct::<T>(map) {
+            Err(ApiError::Validation(fields)) => {
+                let json = serde_json::to_value(&fields).unwrap();
+                let (field, messages) = json.as_object().unwrap().iter().next().unwrap();
+                (field.clone(), messages[0].as_str().unwrap().to_owned())
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn type_errors_never_name_rust_types() {
+        #[derive(Debug, Deserialize)]
+        #[serde(untagged)]
+        #[allow(dead_code)]
+        enum TextOrList {
+            List(Vec<String>),
+            Text(String),
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            a: Option<String>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            name: Option<String>,
+            roles: Option<TextOrList>,
+            tags: Option<Vec<String>>,
+            count: Option<u32>,
+            inner: Option<Inner>,
+            #[serde(default, deserialize_with = "crate::domain::flex_bool")]
+            flag: Option<bool>,
+        }
+        let cases = [
+            (r#"{"name": 5}"#, "name", "Must be text, not a number."),
+            (r#"{"name": ["a"]}"#, "name", "Must be text, not a list."),
+            (
+                r#"{"name": {"a": 1}}"#,
+                "name",
+                "Must be text, not an object.",
+            ),
+            (
+                r#"{"roles": 5}"#,
+                "roles",
+                "Has the wrong type: a number is not accepted here.",
+            ),
+            (r#"{"tags": "a"}"#, "tags", "Must be a list, not text."),
+            (
+                r#"{"tags": ["a", 7]}"#,
+                "tags",
+                "Item 2: Must be text, not a number.",
+            ),
+            (
+                r#"{"count": "x"}"#,
+                "count",
+                "Must be a whole number, not text.",
+            ),
+            (r#"{"count": -1}"#, "count", "Is not an accepted value."),
+            (r#"{"inner": "x"}"#, "inner", "Must be an object, not text."),
+            (
+                r#"{"flag": 5}"#,
+                "flag",
+                "Has the wrong type: a number is not accepted here.",
+            ),
+            (
+                r#"{"flag": "maybe"}"#,
+                "flag",
+                "Must be true or false, not text.",
+            ),
+        ];
+        for (body, field, message) in cases {
+            let (got_field, got) = type_error::<S>(body);
+            assert_eq!(
+                (got_field.as_str(), got.as_str()),
+                (field, message),
+                "{body}"
+            );
+            for rust in [
+                "enum",
+                "struct",
+                "::",
+                "TextOrList",
+                "Inner",
+                "u32",
+                "Vec",
+                "Option",
+            ] {
+                assert!(!got.contains(rust), "{body}: {got}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_objects_must_not_repeat_a_key() {
+        for body in [
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"a": "x", "b": {"c": 1, "c": 1}}"#,
+            r#"{"a": [{"k": 1, "k": 2}]}"#,
+        ] {
+            match decode(Some("application/json"), body.as_bytes()) {
+                Err(ApiError::BadRequest(message)) => {
+                    assert!(message.contains("more than once"), "{body}: {message}");
+                    assert!(!message.contains("line"), "{body}: {message}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let ok = decode(
+            Some("application/json"),
+            br#"{"a": {"a": [1, 2.5, null, true, "s"]}, "b": -3}"#,
+        )
+        .unwrap();
+        assert_eq!(ok["a"]["a"][1], 2.5);
+        assert_eq!(ok["b"], -3);
     }
 }

@@ -156,7 +156,7 @@ async fn login_post(
             let target = NextPath::or_dashboard(next.as_deref());
             Ok(see_other(
                 target.as_str(),
-                &[new.set_cookie, view::flash_cookie("signed_in")],
+                &[new.set_cookie, view::flash_cookie(&state, "signed_in")],
             ))
         }
         Err(
@@ -248,7 +248,7 @@ async fn register_post(
             let target = NextPath::or_dashboard(next.as_deref());
             Ok(see_other(
                 target.as_str(),
-                &[new.set_cookie, view::flash_cookie("welcome")],
+                &[new.set_cookie, view::flash_cookie(&state, "welcome")],
             ))
         }
         Err(e) => {
@@ -274,7 +274,10 @@ async fn logout_post(
         return Ok(rejection.into_response());
     }
     let clear = sessions::end(&state, &session, &client).await?;
-    Ok(see_other("/", &[clear, view::flash_cookie("signed_out")]))
+    Ok(see_other(
+        "/",
+        &[clear, view::flash_cookie(&state, "signed_out")],
+    ))
 }
 
 async fn dashboard_get(

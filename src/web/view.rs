@@ -57,9 +57,22 @@ const FLASHES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The `Set-Cookie` value that shows `code`'s message on the next page.
-pub fn flash_cookie(code: &str) -> String {
-    format!("{FLASH_COOKIE}={code}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60")
+/// The `Set-Cookie` value that shows `code`'s message on the next page (`Secure` behind
+/// https, like the session cookie).
+pub fn flash_cookie(state: &AppState, code: &str) -> String {
+    format!(
+        "{FLASH_COOKIE}={code}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60{}",
+        secure_attribute(state)
+    )
+}
+
+/// `; Secure` when the public URL is https, so the browser never sends the cookie in clear.
+fn secure_attribute(state: &AppState) -> &'static str {
+    if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// The message of a pending flash cookie, if it holds one of our codes.
@@ -172,7 +185,10 @@ pub fn render(
     )
         .into_response();
     if frame.flash.is_some() {
-        let clear = format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        let clear = format!(
+            "{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+            secure_attribute(state)
+        );
         super::extract::append_cookies(&mut response, &[clear]);
     }
     Ok(response)

@@ -140,7 +140,9 @@ db_test! {
         assert_eq!(auth_status(&old_session).await, StatusCode::UNAUTHORIZED, "a session survived the reset");
         assert_eq!(login_status(&app, "alice", PASSWORD).await, StatusCode::UNAUTHORIZED);
         assert_eq!(login_status(&app, "alice", NEW_PASSWORD).await, StatusCode::OK);
-        // The same form again: the link is used up.
+        // The same form again (from a fresh page: the reset ended this browser's session, and
+        // its CSRF token with it): the link is used up.
+        let csrf = browser.page_csrf(&format!("/reset-password?token={token}")).await;
         let again = browser
             .post_form(
                 "/reset-password",

@@ -10,6 +10,7 @@ mod cli;
 mod contract;
 mod csrf;
 mod faults;
+mod files_and_inputs;
 mod hardening;
 mod headers;
 mod import;
