@@ -167,7 +167,13 @@ mod properties {
             .join(target.as_str())
             .map_err(|e| TestCaseError::fail(format!("{raw:?} -> {target:?}: {e}")))?;
         prop_assert_eq!(resolved.scheme(), "https", "{:?} -> {}", raw, resolved);
-        prop_assert_eq!(resolved.host_str(), Some("latch.example"), "{:?} -> {}", raw, resolved);
+        prop_assert_eq!(
+            resolved.host_str(),
+            Some("latch.example"),
+            "{:?} -> {}",
+            raw,
+            resolved
+        );
         prop_assert_eq!(resolved.port(), Some(8443), "{:?} -> {}", raw, resolved);
         prop_assert!(resolved.username().is_empty() && resolved.password().is_none());
         Ok(())
