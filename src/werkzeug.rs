@@ -138,3 +138,30 @@ mod tests {
         }
     }
 }
+
+/// Property tests: whatever is in the imported column, parsing never panics.
+#[cfg(test)]
+mod properties {
+    use super::WerkzeugHash;
+    use proptest::prelude::*;
+
+    /// Strings shaped like Werkzeug hashes, with hostile numbers and hex.
+    fn hash_like() -> impl Strategy<Value = String> {
+        let method = prop_oneof![
+            "pbkdf2(:sha(256|512|1))?(:[0-9+-]{0,12})?",
+            "scrypt:[0-9+-]{0,21}:[0-9+-]{0,11}:[0-9+-]{0,11}",
+            "\\PC{0,12}",
+        ];
+        let hex = prop_oneof!["[0-9a-fA-F+-]{0,300}", "\\PC{0,20}"];
+        (method, "\\PC{0,20}", hex).prop_map(|(m, salt, hex)| format!("{m}${salt}${hex}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsing_never_panics(raw in prop_oneof![any::<String>(), hash_like()]) {
+            let _ = WerkzeugHash::parse(&raw);
+        }
+    }
+}

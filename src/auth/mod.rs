@@ -7,4 +7,4 @@ mod user;
 
 pub use signin::{sign_in, Credentials, LoginInput, SignInError};
 pub use signup::{register, sign_up, NewAccount, SignUpError, SignupInput};
-pub use user::AuthUser;
+pub use user::{AuthUser, UserJson};

@@ -175,7 +175,7 @@ async fn check(
 }
 
 /// The sign-in fields as sent (JSON or form).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct LoginInput {
     /// Username or email (`username`, `user_name` and `email` are accepted spellings).
     #[serde(alias = "username", alias = "user_name", alias = "email")]

@@ -11,7 +11,7 @@ use crate::throttle::Limit;
 
 /// The sign-up fields as sent (JSON or form). Unknown fields such as `roles` or `id` are
 /// ignored: nothing in a request body can grant a role.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SignupInput {
     /// Username (`user_name` is the classic recipe's spelling).
     #[serde(alias = "user_name")]

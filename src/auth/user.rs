@@ -81,7 +81,8 @@ impl From<&UserRecord> for AuthUser {
 }
 
 /// PRODUCT.md's `User` object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserJson<'a> {
     id: i64,
     username: &'a str,

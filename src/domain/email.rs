@@ -155,3 +155,30 @@ mod tests {
         assert_eq!(a, b);
     }
 }
+
+/// Property tests: no input panics, and an accepted address is stable under re-parsing.
+#[cfg(test)]
+mod properties {
+    use super::EmailAddress;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsing_is_total_and_idempotent(
+            raw in prop_oneof![
+                any::<String>(),
+                "[ -~]{0,12}@[a-zA-Z0-9.-]{0,12}",
+                "\\PC{1,10}@\\PC{1,10}\\.[a-zA-Zа-я]{2,4}",
+            ]
+        ) {
+            if let Ok(email) = EmailAddress::parse(&raw) {
+                let again = EmailAddress::parse(email.as_str());
+                prop_assert_eq!(again.as_ref(), Ok(&email));
+                prop_assert!(!email.as_str().chars().any(|c| c.is_control() || c.is_whitespace()));
+                prop_assert!(email.as_str().chars().count() <= 254);
+            }
+        }
+    }
+}

@@ -120,3 +120,83 @@ mod tests {
         assert_eq!(NextPath::parse("/posts%2F3").unwrap().as_str(), "/posts/3");
     }
 }
+
+/// Property tests: whatever the input, the resolved redirect stays on the origin.
+#[cfg(test)]
+mod properties {
+    use super::NextPath;
+    use proptest::prelude::*;
+    use url::Url;
+
+    /// Pieces that open redirects are made of, so generated inputs are hostile more often
+    /// than uniformly random strings would be.
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_owned()),
+            Just("\\".to_owned()),
+            Just("%2F".to_owned()),
+            Just("%5C".to_owned()),
+            Just("%252F".to_owned()),
+            Just("%25".to_owned()),
+            Just(".".to_owned()),
+            Just("..".to_owned()),
+            Just(":".to_owned()),
+            Just("@".to_owned()),
+            Just("?".to_owned()),
+            Just("#".to_owned()),
+            Just("%09".to_owned()),
+            Just("%0d%0a".to_owned()),
+            Just(" ".to_owned()),
+            Just("\t".to_owned()),
+            Just("https:".to_owned()),
+            Just("javascript:".to_owned()),
+            Just("evil.example".to_owned()),
+            Just("%E3%80%82".to_owned()),
+            Just("／".to_owned()),
+            "[a-z0-9]{1,4}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+    }
+
+    fn assert_same_origin(raw: &str) -> Result<(), TestCaseError> {
+        let origin = Url::parse("https://latch.example:8443/some/page?x=1")
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let target = NextPath::or_dashboard(Some(raw));
+        let resolved = origin
+            .join(target.as_str())
+            .map_err(|e| TestCaseError::fail(format!("{raw:?} -> {target:?}: {e}")))?;
+        prop_assert_eq!(resolved.scheme(), "https", "{:?} -> {}", raw, resolved);
+        prop_assert_eq!(
+            resolved.host_str(),
+            Some("latch.example"),
+            "{:?} -> {}",
+            raw,
+            resolved
+        );
+        prop_assert_eq!(resolved.port(), Some(8443), "{:?} -> {}", raw, resolved);
+        prop_assert!(resolved.username().is_empty() && resolved.password().is_none());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn hostile_next_stays_on_site(raw in hostile()) {
+            assert_same_origin(&raw)?;
+        }
+
+        #[test]
+        fn any_next_stays_on_site(raw in any::<String>()) {
+            assert_same_origin(&raw)?;
+        }
+
+        #[test]
+        fn accepted_paths_are_fixed_points(raw in hostile()) {
+            if let Some(path) = NextPath::parse(&raw) {
+                prop_assert_eq!(NextPath::parse(path.as_str()), Some(path.clone()));
+            }
+        }
+    }
+}

@@ -96,3 +96,25 @@ mod tests {
         assert_eq!(n("admin"), n("ａｄｍｉｎ"));
     }
 }
+
+/// Property tests: no input panics, and an accepted name is stable under re-parsing.
+#[cfg(test)]
+mod properties {
+    use super::Username;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsing_is_total_and_idempotent(raw in prop_oneof![any::<String>(), "[ -~ａ-ｚＡ-Ｚ０-９]{0,40}"]) {
+            if let Ok(name) = Username::parse(&raw) {
+                let again = Username::parse(name.as_str());
+                prop_assert_eq!(again.as_ref(), Ok(&name));
+                let key = name.normalized();
+                prop_assert_eq!(Username::parse(&key).map(|n| n.normalized()), Ok(key.clone()));
+                prop_assert!((3..=32).contains(&key.len()));
+            }
+        }
+    }
+}

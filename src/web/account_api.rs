@@ -14,6 +14,7 @@ use serde_json::json;
 use super::error::{axum_json, ApiError};
 use super::extract::{with_cookies, Client, RequireUser};
 use super::input::{Input, NoFields, TokenInput};
+use super::openapi::{CsrfHeader, ErrorBody, SessionList, TokenCreated, TokenList};
 use crate::account;
 use crate::app::AppState;
 use crate::auth::tokens::{self, NewToken};
@@ -46,12 +47,19 @@ pub fn router() -> Router<AppState> {
 
 type ApiResult = Result<Response, ApiError>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ForgotInput {
     email: Option<String>,
 }
 
 /// `POST /api/auth/password/forgot`: 202 whether or not the address has an account.
+#[utoipa::path(
+    post, path = "/api/auth/password/forgot", tag = "account", request_body(content((ForgotInput = "application/json"), (ForgotInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 202, description = "Accepted, the same whether or not the address has an account."),
+        (status = 429, description = "`too_many_attempts`: over the limit; retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 async fn password_forgot(
     State(state): State<AppState>,
     Client(client): Client,
@@ -65,13 +73,21 @@ async fn password_forgot(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ResetInput {
     token: Option<String>,
     password: Option<String>,
 }
 
 /// `POST /api/auth/password/reset`: 204; every session of the account ends.
+#[utoipa::path(
+    post, path = "/api/auth/password/reset", tag = "account", request_body(content((ResetInput = "application/json"), (ResetInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "Password set; every session and API token of the account ends."),
+        (status = 400, description = "`invalid_token`: unknown, used or expired link.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: the new password breaks the policy.", body = ErrorBody),
+    ),
+)]
 async fn password_reset(
     State(state): State<AppState>,
     Client(client): Client,
@@ -87,7 +103,7 @@ async fn password_reset(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ChangePasswordInput {
     current_password: Option<String>,
     new_password: Option<String>,
@@ -97,6 +113,15 @@ struct ChangePasswordInput {
 }
 
 /// `POST /api/auth/password/change`: 204 with a new session cookie; other sessions end.
+#[utoipa::path(
+    post, path = "/api/auth/password/change", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((ChangePasswordInput = "application/json"), (ChangePasswordInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "Changed; other sessions end and this one gets a new id.", headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie."))),
+        (status = 401, description = "`invalid_credentials`: the current password is wrong; or `unauthenticated`.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: the new password breaks the policy.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: over the limit; retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 async fn password_change(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -129,12 +154,19 @@ async fn password_change(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TokenOnly {
     token: Option<String>,
 }
 
 /// `POST /api/auth/email/verify`: 204, or 400 `invalid_token`.
+#[utoipa::path(
+    post, path = "/api/auth/email/verify", tag = "account", request_body(content((TokenOnly = "application/json"), (TokenOnly = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "The address is verified."),
+        (status = 400, description = "`invalid_token`: unknown, used or expired link.", body = ErrorBody),
+    ),
+)]
 async fn email_verify(
     State(state): State<AppState>,
     Client(client): Client,
@@ -145,6 +177,14 @@ async fn email_verify(
 }
 
 /// `POST /api/auth/email/resend`: 202 (nothing is sent when already verified).
+#[utoipa::path(
+    post, path = "/api/auth/email/resend", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader),
+    request_body(content((NoFields = "application/json"), (NoFields = "application/x-www-form-urlencoded")), description = "Empty, or only the `csrf_token` field."),
+    responses(
+        (status = 202, description = "Accepted (nothing is sent when already verified)."),
+        (status = 429, description = "`too_many_attempts`: over the limit; retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 async fn email_resend(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -155,7 +195,7 @@ async fn email_resend(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ChangeEmailInput {
     password: Option<String>,
     #[serde(alias = "new_email")]
@@ -163,6 +203,15 @@ struct ChangeEmailInput {
 }
 
 /// `POST /api/auth/email/change`: 202; the new address takes effect once verified.
+#[utoipa::path(
+    post, path = "/api/auth/email/change", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((ChangeEmailInput = "application/json"), (ChangeEmailInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 202, description = "Accepted for any well-formed address; the new one takes effect once verified."),
+        (status = 401, description = "`invalid_credentials`: the password is wrong; or `unauthenticated`.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a malformed address or a missing password.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: over the limit; retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 async fn email_change(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -181,6 +230,11 @@ async fn email_change(
 }
 
 /// `GET /api/auth/sessions`: the user's sessions; `id` is the public id, not the cookie.
+#[utoipa::path(
+    get, path = "/api/auth/sessions", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller's live sessions.", body = SessionList,
+        links(("revoke_session" = (operation_id = "session_revoke", parameters(("id" = "$response.body#/sessions/0/id"))))))),
+)]
 async fn sessions_list(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -206,6 +260,13 @@ async fn sessions_list(
 }
 
 /// `DELETE /api/auth/sessions/{id}`: 204, or 404 for an unknown id or another user's.
+#[utoipa::path(
+    delete, path = "/api/auth/sessions/{id}", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "A session id from `GET /api/auth/sessions`.")),
+    responses(
+        (status = 204, description = "The session ended."),
+        (status = 404, description = "`not_found`: unknown id or another user's session.", body = ErrorBody),
+    ),
+)]
 async fn session_revoke(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -219,6 +280,10 @@ async fn session_revoke(
 }
 
 /// `DELETE /api/auth/sessions`: ends every session but the current one.
+#[utoipa::path(
+    delete, path = "/api/auth/sessions", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader),
+    responses((status = 204, description = "Every session but the current one ended.")),
+)]
 async fn sessions_revoke_others(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -241,7 +306,7 @@ fn token_json(t: &ApiTokenRecord) -> serde_json::Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TokenCreateInput {
     name: Option<String>,
     #[serde(default, deserialize_with = "crate::domain::flex_i64")]
@@ -249,6 +314,14 @@ struct TokenCreateInput {
 }
 
 /// `POST /api/auth/tokens`: 201 with the secret, shown this once.
+#[utoipa::path(
+    post, path = "/api/auth/tokens", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((TokenCreateInput = "application/json"), (TokenCreateInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Created; the secret is shown this once.", body = TokenCreated,
+            links(("revoke_token" = (operation_id = "token_revoke", parameters(("id" = "$response.body#/token/id")))))),
+        (status = 422, description = "`validation_failed`: missing or too long `name`, or `expires_in_days` out of range.", body = ErrorBody),
+    ),
+)]
 async fn token_create(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -262,6 +335,10 @@ async fn token_create(
 }
 
 /// `GET /api/auth/tokens`: the caller's tokens.
+#[utoipa::path(
+    get, path = "/api/auth/tokens", tag = "account", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller's API tokens.", body = TokenList)),
+)]
 async fn tokens_list(State(state): State<AppState>, RequireUser(user): RequireUser) -> ApiResult {
     let list = tokens::list(&state, &user).await?;
     let tokens: Vec<_> = list.iter().map(token_json).collect();
@@ -269,6 +346,13 @@ async fn tokens_list(State(state): State<AppState>, RequireUser(user): RequireUs
 }
 
 /// `DELETE /api/auth/tokens/{id}`: 204, or 404 for an unknown id or another user's.
+#[utoipa::path(
+    delete, path = "/api/auth/tokens/{id}", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "A token id from `GET /api/auth/tokens`.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "`not_found`: unknown id or another user's token.", body = ErrorBody),
+    ),
+)]
 async fn token_revoke(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,

@@ -30,6 +30,7 @@ use serde_json::json;
 use super::error::{axum_json, ApiError};
 use super::extract::{see_other, Client};
 use super::input::{Input, NoFields};
+use super::openapi::{AdminUserEnvelope, AdminUserPage, CsrfHeader, ErrorBody, Revoked};
 use super::roles::RequireAdmin;
 use super::view::{self, Frame, HtmlError, HtmlResult};
 use crate::app::AppState;
@@ -81,7 +82,8 @@ pub fn router() -> Router<AppState> {
 
 /// The admin view of a user: PRODUCT.md's `User` plus lock state, last sign-in and live
 /// session count. Never a password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AdminUser)]
 pub struct AdminUserJson<'a> {
     id: i64,
     username: &'a str,
@@ -376,6 +378,16 @@ async fn revoke_sessions(
 type ApiResult = Result<Response, ApiError>;
 
 /// `GET /api/admin/users?q=&page=`: `{"users", "page", "total", "per_page"}`.
+#[utoipa::path(
+    get, path = "/api/admin/users", tag = "admin", operation_id = "admin_users_list", security(("session" = []), ("bearer" = [])),
+    params(("q" = Option<String>, Query, description = "Prefix of the username or email."), ("page" = Option<i64>, Query, description = "Page, from 1.")),
+    responses(
+        (status = 200, description = "One page of users.", body = AdminUserPage,
+            links(("show_user" = (operation_id = "admin_user_show", parameters(("id" = "$response.body#/users/0/id")))))),
+        (status = 403, description = "`forbidden`: not an administrator.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: bad `q` or `page`.", body = ErrorBody),
+    ),
+)]
 async fn api_list(
     State(state): State<AppState>,
     RequireAdmin(_admin): RequireAdmin,
@@ -393,6 +405,14 @@ async fn api_list(
 }
 
 /// `GET /api/admin/users/{id}`: `{"user": …}`.
+#[utoipa::path(
+    get, path = "/api/admin/users/{id}", tag = "admin", operation_id = "admin_user_show", security(("session" = []), ("bearer" = [])), params(("id" = i64, Path, description = "User id.")),
+    responses(
+        (status = 200, description = "The user.", body = AdminUserEnvelope),
+        (status = 403, description = "`forbidden`: not an administrator.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
+    ),
+)]
 async fn api_show(
     State(state): State<AppState>,
     RequireAdmin(_admin): RequireAdmin,
@@ -406,7 +426,7 @@ async fn api_show(
 }
 
 /// `roles` as a JSON list or, from a form, one string of names separated by spaces or commas.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum RolesField {
     List(Vec<String>),
@@ -414,7 +434,7 @@ enum RolesField {
 }
 
 /// The body of `PATCH /api/admin/users/{id}`. Other fields (`id`, `email`…) are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct AdminPatch {
     #[serde(default, deserialize_with = "flex_bool")]
     locked: Option<bool>,
@@ -502,6 +522,15 @@ fn changed_response(status: StatusCode, body: serde_json::Value, applied: &Appli
 
 /// `PATCH /api/admin/users/{id}`: `locked`, and `roles` (the whole list) or `role` (one to
 /// add). 200 `{"user": …}`; 404 unknown id; 422 bad values, unknown roles, the last admin.
+#[utoipa::path(
+    patch, path = "/api/admin/users/{id}", tag = "admin", operation_id = "admin_user_update", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "User id.")), request_body(content((AdminPatch = "application/json"), (AdminPatch = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Changed; when admins change their own roles, their session is replaced.", body = AdminUserEnvelope),
+        (status = 403, description = "`forbidden`: not an administrator.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: nothing to change, a bad or unknown role, locking oneself, or no unlocked administrator left.", body = ErrorBody),
+    ),
+)]
 async fn api_patch(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
@@ -519,6 +548,15 @@ async fn api_patch(
 }
 
 /// `DELETE /api/admin/users/{id}`: 204.
+#[utoipa::path(
+    delete, path = "/api/admin/users/{id}", tag = "admin", operation_id = "admin_user_delete", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "User id.")),
+    responses(
+        (status = 204, description = "The account, its sessions and its posts are deleted."),
+        (status = 403, description = "`forbidden`: not an administrator.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: deleting oneself or the last unlocked administrator.", body = ErrorBody),
+    ),
+)]
 async fn api_delete(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
@@ -537,6 +575,14 @@ async fn api_delete(
 }
 
 /// `DELETE /api/admin/users/{id}/sessions`: 200 `{"revoked": n}`.
+#[utoipa::path(
+    delete, path = "/api/admin/users/{id}/sessions", tag = "admin", operation_id = "admin_user_sessions_revoke", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "User id.")),
+    responses(
+        (status = 200, description = "Every session of the user ended.", body = Revoked),
+        (status = 403, description = "`forbidden`: not an administrator.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
+    ),
+)]
 async fn api_revoke_sessions(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,

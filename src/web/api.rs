@@ -10,6 +10,7 @@ use serde_json::json;
 use super::error::{axum_json, ApiError};
 use super::extract::{with_cookies, Client, CurrentUser, MaybeSession, RequireUser};
 use super::input::{Input, NoFields};
+use super::openapi::{CsrfHeader, CsrfToken, ErrorBody, UserEnvelope};
 use crate::app::AppState;
 use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignupInput};
 use crate::sessions::{self, NewSession};
@@ -39,6 +40,10 @@ fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response 
 }
 
 /// `GET /api/auth/csrf`: the token for this session, starting an anonymous one if needed.
+#[utoipa::path(
+    get, path = "/api/auth/csrf", tag = "auth",
+    responses((status = 200, description = "The CSRF token of this session; an anonymous session (and its cookie) is started when there is none.", body = CsrfToken)),
+)]
 async fn csrf_get(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
@@ -56,11 +61,26 @@ async fn csrf_get(
 }
 
 /// `GET /api/auth/verify_auth`: who is signed in.
+#[utoipa::path(
+    get, path = "/api/auth/verify_auth", tag = "auth", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The signed-in user.", body = UserEnvelope)),
+)]
 async fn verify_auth(RequireUser(user): RequireUser) -> Response {
     axum_json(&json!({ "user": user.to_json() }))
 }
 
 /// `POST /api/auth/login`.
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "auth", params(CsrfHeader), request_body(content((LoginInput = "application/json"), (LoginInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Signed in under a new session id.", body = UserEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie.")),
+            links(("verify_auth" = (operation_id = "verify_auth")), ("create_token" = (operation_id = "token_create")))),
+        (status = 401, description = "`invalid_credentials`: wrong password or unknown account (one answer for both).", body = ErrorBody),
+        (status = 403, description = "`account_locked`, or `email_unverified` when verification is required.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `login` or `password` missing, or `login` over 254 characters.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: over the limit; retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -81,6 +101,11 @@ async fn login(
 }
 
 /// `POST /api/auth/logout`: ends the session; without one there is nothing to do.
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "auth", params(CsrfHeader),
+    request_body(content((NoFields = "application/json"), (NoFields = "application/x-www-form-urlencoded")), description = "Empty, or only the `csrf_token` field."),
+    responses((status = 204, description = "Signed out (also without a session); the cookie is cleared.")),
+)]
 async fn logout(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
@@ -103,6 +128,16 @@ async fn logout(
 }
 
 /// `POST /api/auth/signup`: creates the account and signs it in.
+#[utoipa::path(
+    post, path = "/api/auth/signup", tag = "auth", params(CsrfHeader), request_body(content((SignupInput = "application/json"), (SignupInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Account created and signed in.", body = UserEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie.")),
+            links(("verify_auth" = (operation_id = "verify_auth")), ("create_token" = (operation_id = "token_create")))),
+        (status = 409, description = "`username_taken` or `email_taken`.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: every failing field at once.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: over the limit; retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 async fn signup(
     State(state): State<AppState>,
     Client(client): Client,
@@ -116,6 +151,16 @@ async fn signup(
 }
 
 /// `GET /auth/check`: forward-auth for nginx `auth_request`, Caddy and Traefik.
+#[utoipa::path(
+    get, path = "/auth/check", tag = "auth", security((), ("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Signed in: the identity in headers, no body.", headers(
+            ("X-Latch-User" = String, description = "Username."),
+            ("X-Latch-User-Id" = i64, description = "User id."),
+            ("X-Latch-Roles" = String, description = "Roles, comma-separated."))),
+        (status = 401, description = "`unauthenticated`: not signed in.", body = ErrorBody),
+    ),
+)]
 async fn forward_auth(CurrentUser(user): CurrentUser) -> Response {
     let Some(user) = user else {
         return ApiError::Unauthenticated.into_response();

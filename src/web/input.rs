@@ -34,7 +34,7 @@ pub struct Input<T> {
 }
 
 /// A body with no fields of interest (sign-out, resend…): only the CSRF token is checked.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NoFields {}
 
 /// A decoded body for an endpoint authorised by a secret it carries (a mailed reset or
@@ -574,5 +574,66 @@ mod tests {
         .unwrap();
         assert_eq!(ok["a"]["a"][1], 2.5);
         assert_eq!(ok["b"], -3);
+    }
+}
+
+/// Property tests: arbitrary bytes under any content type never panic, and every refusal is
+/// a client error with a message.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn content_type() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![
+            Just("application/json".to_owned()),
+            Just("application/json; charset=utf-8".to_owned()),
+            Just("application/problem+json".to_owned()),
+            Just("application/x-www-form-urlencoded".to_owned()),
+            Just("APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8".to_owned()),
+            Just("text/plain".to_owned()),
+            Just("multipart/form-data; boundary=x".to_owned()),
+            "\\PC{0,30}",
+        ])
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            "[a-z%=&+0-9]{0,60}".prop_map(String::into_bytes),
+            "\\{\"[a-z_]{1,8}\": ?(\"\\PC{0,10}\"|[0-9]{1,4}|true|null|\\[\\]|\\{\\})\\}"
+                .prop_map(String::into_bytes),
+        ]
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Shape {
+        login: Option<String>,
+        #[serde(default, deserialize_with = "crate::domain::flex_bool")]
+        remember_me: Option<bool>,
+        #[serde(default, deserialize_with = "crate::domain::flex_i64")]
+        expires_in_days: Option<i64>,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn decoding_never_panics(ct in content_type(), bytes in body()) {
+            match decode(ct.as_deref(), &bytes) {
+                Ok(fields) => match to_struct::<Shape>(fields) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        prop_assert_eq!(e.status().as_u16(), 422);
+                        prop_assert!(e.fields().is_some_and(|f| !f.is_empty()));
+                    }
+                },
+                Err(e) => {
+                    prop_assert!(matches!(e.status().as_u16(), 400 | 415), "{e:?}");
+                    prop_assert!(!e.message().is_empty());
+                }
+            }
+        }
     }
 }

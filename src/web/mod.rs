@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod input;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod posts;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(token_pages::router())
         .merge(admin::router())
         .merge(posts::router())
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/static/{file}", get(assets::static_file));

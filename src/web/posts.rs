@@ -31,6 +31,7 @@ use serde_json::json;
 use super::error::{axum_json, ApiError};
 use super::extract::{see_other, RequireUser};
 use super::input::{Input, NoFields};
+use super::openapi::{CsrfHeader, ErrorBody, PostEnvelope, PostList};
 use super::view::{self, Frame, HtmlResult};
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -99,7 +100,7 @@ pub async fn load_for(
 }
 
 /// The post fields as sent (JSON or form). Anything else (`id`, `author_id`…) is ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PostInput {
     /// Title.
     pub title: Option<String>,
@@ -185,7 +186,8 @@ fn parse_patch(input: &PostInput) -> Result<(Option<String>, Option<String>), Fi
 }
 
 /// PRODUCT.md's `Post` object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Post)]
 pub struct PostJson<'a> {
     id: i64,
     title: &'a str,
@@ -212,6 +214,16 @@ pub fn post_json(post: &PostRecord) -> PostJson<'_> {
 type ApiResult = Result<Response, ApiError>;
 
 /// `POST /api/posts`: 201 `{"post": Post}` written by the caller.
+#[utoipa::path(
+    post, path = "/api/posts", tag = "posts", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((PostInput = "application/json"), (PostInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Created, written by the caller.", body = PostEnvelope,
+            links(("show_post" = (operation_id = "posts_show", parameters(("id" = "$response.body#/post/id")))),
+                  ("update_post" = (operation_id = "posts_update", parameters(("id" = "$response.body#/post/id")))),
+                  ("delete_post" = (operation_id = "posts_delete", parameters(("id" = "$response.body#/post/id")))))),
+        (status = 422, description = "`validation_failed`: a missing, too long or multi-line title, or a missing or too long body.", body = ErrorBody),
+    ),
+)]
 async fn api_create(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -234,6 +246,10 @@ async fn api_create(
 }
 
 /// `GET /api/posts`: the caller's posts, newest first.
+#[utoipa::path(
+    get, path = "/api/posts", tag = "posts", operation_id = "posts_list", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller's posts, newest first.", body = PostList)),
+)]
 async fn api_list(State(state): State<AppState>, RequireUser(user): RequireUser) -> ApiResult {
     let list = posts::list_by_author(&state.db, user.id).await?;
     let list: Vec<PostJson<'_>> = list.iter().map(post_json).collect();
@@ -241,6 +257,13 @@ async fn api_list(State(state): State<AppState>, RequireUser(user): RequireUser)
 }
 
 /// `GET /api/posts/{id}`.
+#[utoipa::path(
+    get, path = "/api/posts/{id}", tag = "posts", operation_id = "posts_show", security(("session" = []), ("bearer" = [])), params(("id" = i64, Path, description = "Post id.")),
+    responses(
+        (status = 200, description = "The post.", body = PostEnvelope),
+        (status = 404, description = "`not_found`: no such post, or another user's.", body = ErrorBody),
+    ),
+)]
 async fn api_show(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -252,6 +275,15 @@ async fn api_show(
 
 /// `PATCH /api/posts/{id}`: `title` and/or `body`; the policy is applied before the body is
 /// validated, so a post the caller may not see is 404 whatever the body says.
+#[utoipa::path(
+    patch, path = "/api/posts/{id}", tag = "posts", operation_id = "posts_update", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "Post id.")), request_body(content((PostInput = "application/json"), (PostInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Changed.", body = PostEnvelope),
+        (status = 403, description = "`forbidden`: an administrator editing another user's post.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such post, or another user's.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: nothing to change, or a bad title or body.", body = ErrorBody),
+    ),
+)]
 async fn api_update(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
@@ -272,6 +304,13 @@ async fn api_update(
 }
 
 /// `DELETE /api/posts/{id}`: 204.
+#[utoipa::path(
+    delete, path = "/api/posts/{id}", tag = "posts", operation_id = "posts_delete", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "Post id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`not_found`: no such post, or another user's.", body = ErrorBody),
+    ),
+)]
 async fn api_delete(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,

@@ -69,3 +69,15 @@ db_test! {
         assert!(body["error"].get("fields").is_none(), "{body}");
     }
 }
+
+db_test! {
+    async fn the_served_openapi_document_is_docs_openapi_json(app) {
+        let response = app.new_client().get("/api/openapi.json").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let served: Value = response.json().await.unwrap();
+        let saved = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+        let saved: Value = serde_json::from_str(&saved).unwrap();
+        assert!(served == saved, "docs/openapi.json is stale: LATCH_WRITE_OPENAPI=1 cargo test openapi");
+    }
+}
