@@ -303,6 +303,8 @@ async fn state(config: Config) -> Result<AppState, CliError> {
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
+    // Signal handlers first: a SIGTERM right after the address is printed stops gracefully.
+    let stop = crate::app::shutdown_signal();
     let app = App::build(config)
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
@@ -322,7 +324,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     let _ = out.flush();
     drop(out);
     tracing::info!(addr = %app.local_addr(), "listening");
-    app.run_until_stopped()
+    app.run_until(stop)
         .await
         .map_err(|e| CliError::new(format!("server error: {e}")))?;
     tracing::info!("stopped");
