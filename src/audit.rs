@@ -2,7 +2,7 @@
 //! throttling) written to the `audit_events` table: time, user, IP, user agent, outcome,
 //! never a password, token or session id.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::sessions::ClientInfo;
 

@@ -214,7 +214,7 @@ impl Config {
             return Err(invalid("mail_from", &format!("not a mail address ({e})")));
         }
         for proxy in &self.trusted_proxies {
-            if crate::web::client_ip::IpRange::parse(proxy).is_none() {
+            if crate::domain::client_ip::IpRange::parse(proxy).is_none() {
                 return Err(invalid(
                     "trusted_proxies",
                     &format!("{proxy:?} is not an IP address or CIDR range"),

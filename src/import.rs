@@ -10,8 +10,8 @@ use std::str::FromStr;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use crate::app::AppState;
 use crate::domain::{EmailAddress, Username};
+use crate::state::AppState;
 use crate::store::users::{self, NewUser};
 use crate::store::{db_run, Db, StoreError};
 use crate::werkzeug::WerkzeugHash;

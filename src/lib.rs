@@ -31,11 +31,11 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let config = latch::config::Config { database_url: "sqlite://app.db".into(), ..Default::default() };
-//! let state = latch::app::AppState::new(config, std::sync::Arc::new(latch::clock::SystemClock)).await?;
+//! let state = latch::state::AppState::new(config, std::sync::Arc::new(latch::clock::SystemClock)).await?;
 //! let app: Router = Router::new()
 //!     .route("/secret", get(secret))
 //!     .with_state(state.clone())
-//!     .merge(latch::web::router(state)); // /login, /register, /api/auth/*, …
+//!     .merge(latch::app::router(state)); // /login, /register, /api/auth/*, …
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
 //! # Ok(())
@@ -49,9 +49,11 @@
 )]
 
 pub mod account;
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bearer;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -59,11 +61,18 @@ pub mod csrf;
 pub mod domain;
 pub mod import;
 pub mod mail;
+pub mod openapi;
+pub mod ops;
 pub mod passwords;
+pub mod posts;
 pub mod server;
 pub mod sessions;
+pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod throttle;
+pub mod tokens;
+pub mod user;
 pub mod web;
 pub mod werkzeug;

@@ -7,12 +7,12 @@
 
 use cookie::{Cookie, SameSite};
 
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::clock::Timestamp;
 use crate::domain::SecretToken;
+use crate::state::AppState;
 use crate::store::sessions::{self as store, ClientInfo, SessionRecord};
 use crate::store::StoreError;
+use crate::user::AuthUser;
 
 /// Seconds between two writes of `last_seen_at` for one session.
 const TOUCH_INTERVAL: i64 = 60;

@@ -8,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
 use crate::store::throttle::{self, Check, Reservation};
 use crate::store::StoreError;

@@ -3,8 +3,8 @@
 
 use minijinja::{context, Environment};
 
-use crate::app::AppState;
 use crate::mail::Email;
+use crate::state::AppState;
 
 const TEMPLATES: &[(&str, &str)] = &[
     (

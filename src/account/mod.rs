@@ -5,20 +5,22 @@
 //! (consumed by one `DELETE … RETURNING`), verification tokens live 24 h and reset tokens
 //! 1 h, and a new reset token or a password change kills the older ones.
 
+pub mod api;
 pub mod messages;
+pub mod pages;
 
-use crate::app::AppState;
 use crate::audit::{self, Event, Subject};
-use crate::auth::AuthUser;
 use crate::domain::{EmailAddress, FieldErrors, Password, SecretToken};
 use crate::mail::Email;
 use crate::passwords::{HashError, Verification};
+use crate::state::AppState;
 use crate::store::revocation::{self, Revocation, Revoked};
 use crate::store::sessions::{self as session_store, ClientInfo};
 use crate::store::tokens::{self, Purpose};
 use crate::store::users::{self, UserRecord};
 use crate::store::StoreError;
 use crate::throttle::{self, Decision, Limit};
+use crate::user::AuthUser;
 
 /// Lifetime of a verification token.
 pub const VERIFY_TTL: i64 = 24 * 3600;
@@ -659,4 +661,27 @@ pub async fn revoke_other_sessions(
     )
     .await;
     Ok(ended)
+}
+
+/// The account routes: pages and JSON side by side.
+pub fn routes() -> axum::Router<AppState> {
+    api::router().merge(pages::router())
+}
+
+/// How the web answers a refused account operation (the one mapping to HTTP).
+impl From<crate::account::AccountError> for crate::web::error::ApiError {
+    fn from(e: crate::account::AccountError) -> Self {
+        use crate::account::AccountError;
+        match e {
+            AccountError::InvalidToken => crate::web::error::ApiError::InvalidToken,
+            AccountError::InvalidCredentials => crate::web::error::ApiError::InvalidCredentials,
+            AccountError::EmailTaken => crate::web::error::ApiError::EmailTaken,
+            AccountError::Throttled { retry_after } => {
+                crate::web::error::ApiError::TooManyAttempts { retry_after }
+            }
+            AccountError::Validation(fields) => crate::web::error::ApiError::Validation(fields),
+            AccountError::Store(e) => e.into(),
+            AccountError::Hash(e) => e.into(),
+        }
+    }
 }

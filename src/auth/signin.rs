@@ -1,7 +1,7 @@
-use crate::app::AppState;
 use crate::audit::{self, Event, Subject};
 use crate::domain::{nfkc_lower, Password};
 use crate::passwords::{HashError, Verification};
+use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
 use crate::store::users::{self, UserRecord};
 use crate::store::StoreError;

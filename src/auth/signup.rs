@@ -1,9 +1,9 @@
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::audit::{self, Event, Subject};
 use crate::domain::{parse_profile_name, EmailAddress, FieldErrors, Password, Username};
 use crate::passwords::HashError;
+use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
 use crate::store::users::{self, NewUser, UserRecord};
 use crate::store::StoreError;

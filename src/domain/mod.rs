@@ -1,6 +1,7 @@
 //! Domain types: each one can only hold a valid value, so code that receives one need not
 //! check it again ("parse, don't validate").
 
+pub mod client_ip;
 mod email;
 mod field_errors;
 mod flex;

@@ -1,5 +1,5 @@
 //! Posts: title, body and author. Who may see or change a post is decided in
-//! [`crate::web::posts`], not here; these queries only do what they are told.
+//! [`crate::posts`], not here; these queries only do what they are told.
 
 use super::{db_run, Db, StoreError};
 use crate::clock::Timestamp;

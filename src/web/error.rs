@@ -5,7 +5,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::{SignInError, SignUpError};
 use crate::domain::FieldErrors;
 use crate::passwords::HashError;
 use crate::store::StoreError;
@@ -274,46 +273,6 @@ impl From<StoreError> for ApiError {
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
         ApiError::internal(&e)
-    }
-}
-
-impl From<SignInError> for ApiError {
-    fn from(e: SignInError) -> Self {
-        match e {
-            SignInError::InvalidCredentials => ApiError::InvalidCredentials,
-            SignInError::Locked => ApiError::AccountLocked,
-            SignInError::EmailUnverified => ApiError::EmailUnverified,
-            SignInError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
-            SignInError::Store(e) => e.into(),
-            SignInError::Hash(e) => e.into(),
-        }
-    }
-}
-
-impl From<SignUpError> for ApiError {
-    fn from(e: SignUpError) -> Self {
-        match e {
-            SignUpError::UsernameTaken => ApiError::UsernameTaken,
-            SignUpError::EmailTaken => ApiError::EmailTaken,
-            SignUpError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
-            SignUpError::Store(e) => e.into(),
-            SignUpError::Hash(e) => e.into(),
-        }
-    }
-}
-
-impl From<crate::account::AccountError> for ApiError {
-    fn from(e: crate::account::AccountError) -> Self {
-        use crate::account::AccountError;
-        match e {
-            AccountError::InvalidToken => ApiError::InvalidToken,
-            AccountError::InvalidCredentials => ApiError::InvalidCredentials,
-            AccountError::EmailTaken => ApiError::EmailTaken,
-            AccountError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
-            AccountError::Validation(fields) => ApiError::Validation(fields),
-            AccountError::Store(e) => e.into(),
-            AccountError::Hash(e) => e.into(),
-        }
     }
 }
 

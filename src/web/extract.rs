@@ -10,10 +10,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::{ApiError, Rejection};
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::sessions::{self, ActiveSession};
+use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
+use crate::user::AuthUser;
 
 /// Whether a path belongs to the JSON API (errors as JSON, 401 instead of a redirect).
 pub fn is_api_path(path: &str) -> bool {
@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Ok(cached.clone());
         }
         let user = match bearer(&parts.headers) {
-            Some(secret) => crate::auth::tokens::authenticate(state, secret)
+            Some(secret) => crate::bearer::authenticate(state, secret)
                 .await
                 .map_err(|e| Rejection {
                     error: e.into(),
@@ -176,7 +176,8 @@ impl FromRequestParts<AppState> for Client {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
-            super::client_ip::client_ip(peer, &forwarded, &state.trusted_proxies).to_string()
+            crate::domain::client_ip::client_ip(peer, &forwarded, &state.trusted_proxies)
+                .to_string()
         });
         let user_agent = parts
             .headers

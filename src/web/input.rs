@@ -16,10 +16,10 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, Rejection};
 use super::extract::{is_api_path, MaybeSession};
-use crate::app::AppState;
 use crate::csrf;
 use crate::domain::FieldErrors;
 use crate::sessions::ActiveSession;
+use crate::state::AppState;
 
 /// Largest accepted body.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -49,7 +49,7 @@ struct RawBody {
     session: Option<ActiveSession>,
     header_token: Option<String>,
     /// Authenticated by `Authorization: Bearer`: no CSRF token needed (see
-    /// [`crate::auth::tokens`]).
+    /// [`crate::tokens`]).
     bearer: bool,
     html: bool,
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The response header carrying the request id (also in every log line of the request).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

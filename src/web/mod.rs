@@ -1,66 +1,28 @@
-//! HTTP: the router, pages, JSON API, extractors and the mapping of errors to responses.
+//! The HTTP plumbing every capability shares: body decoding, extractors (the signed-in user,
+//! roles, the client), the error mapping (one `ApiError`, JSON or HTML), page rendering,
+//! middleware and static assets. No routes of its own but the fallbacks: each capability owns
+//! its routes, and [`crate::app::router`] merges them.
 
-pub mod account_api;
-pub mod account_pages;
-pub mod admin;
-pub mod api;
 pub mod assets;
-pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod input;
 pub mod middleware;
 pub mod openapi;
-pub mod ops;
-pub mod pages;
-pub mod posts;
 pub mod roles;
-pub mod templates;
-pub mod token_pages;
 pub mod view;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::app::AppState;
-use crate::config::MetricsBind;
+use crate::state::AppState;
 use error::ApiError;
 
-/// The whole application's routes and middleware; `/metrics` only when `metrics_bind` leaves
-/// it on the main listener.
-pub fn router(state: AppState) -> Router {
-    let metrics_here = matches!(state.config.metrics_bind(), Ok(MetricsBind::Main));
-    let routes = Router::new()
-        .merge(pages::router())
-        .merge(api::router())
-        .merge(account_api::router())
-        .merge(account_pages::router())
-        .merge(token_pages::router())
-        .merge(admin::router())
-        .merge(posts::router())
-        .route("/api/openapi.json", get(openapi::openapi_json))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/static/{file}", get(assets::static_file));
-    let routes = if metrics_here {
-        routes.route("/metrics", get(ops::metrics))
-    } else {
-        routes
-    };
-    with_middleware(routes, state)
-}
-
-/// `/metrics` alone, for its own listener (`metrics_bind` set to an address).
-pub fn metrics_router(state: AppState) -> Router {
-    with_middleware(Router::new().route("/metrics", get(ops::metrics)), state)
-}
-
 /// The fallbacks and layers every listener's routes get.
-fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -15,9 +15,9 @@ use axum::http::request::Parts;
 
 use super::error::{ApiError, Rejection};
 use super::extract::{is_api_path, AuthRejection, RequireUser};
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::domain::ADMIN_ROLE;
+use crate::state::AppState;
+use crate::user::AuthUser;
 
 /// A role known at compile time, for [`RequireRole`].
 pub trait Role: Send + Sync + 'static {

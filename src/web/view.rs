@@ -14,9 +14,9 @@ use minijinja::context;
 
 use super::error::{ApiError, Rejection};
 use super::extract::MaybeSession;
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::domain::FieldErrors;
+use crate::state::AppState;
+use crate::user::AuthUser;
 
 /// What every page shows around its content: the user, the CSRF token and a pending flash
 /// message.

@@ -7,13 +7,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
-use super::error::{axum_json, ApiError};
-use super::extract::{with_cookies, Client, CurrentUser, MaybeSession, RequireUser};
-use super::input::{Input, NoFields};
-use super::openapi::{CsrfHeader, CsrfToken, ErrorBody, UserEnvelope};
-use crate::app::AppState;
 use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignupInput};
 use crate::sessions::{self, NewSession};
+use crate::state::AppState;
+use crate::web::error::{axum_json, ApiError};
+use crate::web::extract::{with_cookies, Client, CurrentUser, MaybeSession, RequireUser};
+use crate::web::input::{Input, NoFields};
+use crate::web::openapi::{CsrfHeader, CsrfToken, ErrorBody, UserEnvelope};
 
 /// The API routes.
 pub fn router() -> Router<AppState> {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> &'static str {
@@ -17,7 +17,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            super::error::ApiError::Unavailable.into_response()
+            crate::web::error::ApiError::Unavailable.into_response()
         }
     }
 }
@@ -34,4 +34,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The operations routes: `/healthz`, `/readyz` and, when asked, `/metrics`.
+pub fn routes(with_metrics: bool) -> axum::Router<AppState> {
+    use axum::routing::get;
+    let routes = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if with_metrics {
+        routes.route("/metrics", get(metrics))
+    } else {
+        routes
+    }
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn metrics_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/metrics", axum::routing::get(metrics))
 }

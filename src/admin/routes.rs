@@ -27,23 +27,24 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::error::{axum_json, ApiError};
-use super::extract::{see_other, Client};
-use super::input::{Input, NoFields};
-use super::openapi::{AdminUserEnvelope, AdminUserPage, CsrfHeader, ErrorBody, Revoked};
-use super::roles::RequireAdmin;
-use super::view::{self, Frame, HtmlError, HtmlResult};
-use crate::app::AppState;
 use crate::audit::{self, Event, Subject};
-use crate::auth::AuthUser;
 use crate::clock::rfc3339;
 use crate::domain::{flex_bool, nfkc_lower, FieldErrors, RoleName, IMPLICIT_ROLE};
 use crate::sessions::{self, ActiveSession, NewSession};
+use crate::state::AppState;
 use crate::store::admin::{
     self as store, AdminUserRecord, ChangeError, ChangeOutcome, LiveSince, RoleEdit, UserChange,
 };
 use crate::store::sessions::ClientInfo;
 use crate::store::users;
+use crate::user::AuthUser;
+use crate::web::error::{axum_json, ApiError};
+use crate::web::extract::{see_other, Client};
+use crate::web::input::{Input, NoFields};
+use crate::web::openapi::{CsrfHeader, ErrorBody};
+use crate::web::roles::RequireAdmin;
+use crate::web::view::{self, Frame, HtmlError, HtmlResult};
+use utoipa::ToSchema;
 
 /// Users per page of the list.
 pub const PAGE_SIZE: i64 = 50;
@@ -967,4 +968,33 @@ mod tests {
         };
         assert_eq!(parse_patch(&p).unwrap().0.locked, Some(true));
     }
+}
+
+// ---- OpenAPI schemas of the admin bodies ----
+
+/// One page of the admin user list.
+#[derive(Debug, ToSchema)]
+pub struct AdminUserPage {
+    /// Users of this page, by username.
+    pub users: Vec<AdminUserJson<'static>>,
+    /// This page (from 1).
+    pub page: i64,
+    /// Users matching the search.
+    pub total: i64,
+    /// Users per page.
+    pub per_page: i64,
+}
+
+/// `{"user": AdminUser}`.
+#[derive(Debug, ToSchema)]
+pub struct AdminUserEnvelope {
+    /// The user.
+    pub user: AdminUserJson<'static>,
+}
+
+/// `{"revoked": n}`.
+#[derive(Debug, ToSchema)]
+pub struct Revoked {
+    /// Sessions ended.
+    pub revoked: u64,
 }

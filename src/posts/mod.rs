@@ -28,17 +28,18 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::error::{axum_json, ApiError};
-use super::extract::{see_other, RequireUser};
-use super::input::{Input, NoFields};
-use super::openapi::{CsrfHeader, ErrorBody, PostEnvelope, PostList};
-use super::view::{self, Frame, HtmlResult};
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::clock::rfc3339;
 use crate::domain::{FieldErrors, ADMIN_ROLE};
+use crate::state::AppState;
 use crate::store::posts::{self, PostRecord};
 use crate::store::users;
+use crate::user::AuthUser;
+use crate::web::error::{axum_json, ApiError};
+use crate::web::extract::{see_other, RequireUser};
+use crate::web::input::{Input, NoFields};
+use crate::web::openapi::{CsrfHeader, ErrorBody};
+use crate::web::view::{self, Frame, HtmlResult};
+use utoipa::ToSchema;
 
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 200;
@@ -46,7 +47,7 @@ pub const MAX_TITLE: usize = 200;
 pub const MAX_BODY: usize = 20_000;
 
 /// The posts routes.
-pub fn router() -> Router<AppState> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/posts", get(list_get))
         .route("/posts/new", get(new_get).post(new_post))
@@ -592,4 +593,18 @@ mod tests {
             (Some("New".into()), None)
         );
     }
+}
+
+/// `{"post": Post}`.
+#[derive(Debug, ToSchema)]
+pub struct PostEnvelope {
+    /// The post.
+    pub post: PostJson<'static>,
+}
+
+/// `{"posts": [Post]}`.
+#[derive(Debug, ToSchema)]
+pub struct PostList {
+    /// The caller's posts, newest first.
+    pub posts: Vec<PostJson<'static>>,
 }

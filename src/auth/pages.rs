@@ -9,14 +9,14 @@ use axum::Router;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::error::ApiError;
-use super::extract::{append_cookies, see_other, Client, MaybeSession, RequireUser};
-use super::input::{Input, NoFields};
-use super::view::{self, Frame, HtmlError, HtmlResult};
-use crate::app::AppState;
 use crate::auth::{self, Credentials, LoginInput, NewAccount, SignInError, SignupInput};
 use crate::domain::{FieldErrors, NextPath};
 use crate::sessions;
+use crate::state::AppState;
+use crate::web::error::ApiError;
+use crate::web::extract::{append_cookies, see_other, Client, MaybeSession, RequireUser};
+use crate::web::input::{Input, NoFields};
+use crate::web::view::{self, Frame, HtmlError, HtmlResult};
 
 /// The page routes.
 pub fn router() -> Router<AppState> {

@@ -9,14 +9,14 @@ use axum::Router;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::extract::{see_other, Client, RequireUser};
-use super::input::{Input, NoFields};
-use super::view::{self, first_messages, Frame, HtmlResult};
-use crate::app::AppState;
-use crate::auth::tokens::{self, NewToken};
-use crate::auth::AuthUser;
 use crate::clock::rfc3339;
 use crate::domain::FieldErrors;
+use crate::state::AppState;
+use crate::tokens::{self, NewToken};
+use crate::user::AuthUser;
+use crate::web::extract::{see_other, Client, RequireUser};
+use crate::web::input::{Input, NoFields};
+use crate::web::view::{self, first_messages, Frame, HtmlResult};
 
 /// The token page routes.
 pub fn router() -> Router<AppState> {

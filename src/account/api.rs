@@ -11,17 +11,15 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::{axum_json, ApiError};
-use super::extract::{with_cookies, Client, RequireUser};
-use super::input::{Input, NoFields, TokenInput};
-use super::openapi::{CsrfHeader, ErrorBody, SessionList, TokenCreated, TokenList};
 use crate::account;
-use crate::app::AppState;
-use crate::auth::tokens::{self, NewToken};
 use crate::clock::rfc3339;
 use crate::sessions;
-use crate::store::api_tokens::ApiTokenRecord;
+use crate::state::AppState;
 use crate::store::sessions as session_store;
+use crate::web::error::{axum_json, ApiError};
+use crate::web::extract::{with_cookies, Client, RequireUser};
+use crate::web::input::{Input, NoFields, TokenInput};
+use crate::web::openapi::{CsrfHeader, ErrorBody, SessionList};
 
 /// Every forgot-password answer takes at least this long, so its timing does not tell
 /// whether the address has an account.
@@ -41,8 +39,6 @@ pub fn router() -> Router<AppState> {
             get(sessions_list).delete(sessions_revoke_others),
         )
         .route("/api/auth/sessions/{id}", delete(session_revoke))
-        .route("/api/auth/tokens", get(tokens_list).post(token_create))
-        .route("/api/auth/tokens/{id}", delete(token_revoke))
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -238,7 +234,7 @@ async fn email_change(
 async fn sessions_list(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    session: super::extract::MaybeSession,
+    session: crate::web::extract::MaybeSession,
 ) -> ApiResult {
     let current = session.0.as_ref().map(|s| s.id());
     let list =
@@ -274,7 +270,7 @@ async fn session_revoke(
     Path(id): Path<String>,
     _input: Input<NoFields>,
 ) -> ApiResult {
-    let id = super::view::parse_id(&id)?;
+    let id = crate::web::view::parse_id(&id)?;
     account::revoke_session(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -292,75 +288,5 @@ async fn sessions_revoke_others(
 ) -> ApiResult {
     let keep = input.session.as_ref().map(|s| s.id());
     account::revoke_other_sessions(&state, &user, keep, &client).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// PRODUCT.md's `Token` object (never the secret).
-fn token_json(t: &ApiTokenRecord) -> serde_json::Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "created_at": rfc3339(t.created_at),
-        "last_used_at": t.last_used_at.map(rfc3339),
-        "expires_at": t.expires_at.map(rfc3339),
-    })
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-struct TokenCreateInput {
-    name: Option<String>,
-    #[serde(default, deserialize_with = "crate::domain::flex_i64")]
-    expires_in_days: Option<i64>,
-}
-
-/// `POST /api/auth/tokens`: 201 with the secret, shown this once.
-#[utoipa::path(
-    post, path = "/api/auth/tokens", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((TokenCreateInput = "application/json"), (TokenCreateInput = "application/x-www-form-urlencoded"))),
-    responses(
-        (status = 201, description = "Created; the secret is shown this once.", body = TokenCreated,
-            links(("revoke_token" = (operation_id = "token_revoke", parameters(("id" = "$response.body#/token/id")))))),
-        (status = 422, description = "`validation_failed`: missing or too long `name`, or `expires_in_days` out of range.", body = ErrorBody),
-    ),
-)]
-async fn token_create(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    input: Input<TokenCreateInput>,
-) -> ApiResult {
-    let new = NewToken::parse(input.data.name.as_deref(), input.data.expires_in_days)
-        .map_err(ApiError::Validation)?;
-    let (record, secret) = tokens::create(&state, &user, &new).await?;
-    let body = json!({ "token": token_json(&record), "secret": secret.expose() });
-    Ok((StatusCode::CREATED, axum_json(&body)).into_response())
-}
-
-/// `GET /api/auth/tokens`: the caller's tokens.
-#[utoipa::path(
-    get, path = "/api/auth/tokens", tag = "account", security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "The caller's API tokens.", body = TokenList)),
-)]
-async fn tokens_list(State(state): State<AppState>, RequireUser(user): RequireUser) -> ApiResult {
-    let list = tokens::list(&state, &user).await?;
-    let tokens: Vec<_> = list.iter().map(token_json).collect();
-    Ok(axum_json(&json!({ "tokens": tokens })))
-}
-
-/// `DELETE /api/auth/tokens/{id}`: 204, or 404 for an unknown id or another user's.
-#[utoipa::path(
-    delete, path = "/api/auth/tokens/{id}", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "A token id from `GET /api/auth/tokens`.")),
-    responses(
-        (status = 204, description = "Revoked."),
-        (status = 404, description = "`not_found`: unknown id or another user's token.", body = ErrorBody),
-    ),
-)]
-async fn token_revoke(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    Client(client): Client,
-    Path(id): Path<String>,
-    _input: Input<NoFields>,
-) -> ApiResult {
-    let id = super::view::parse_id(&id)?;
-    tokens::revoke(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

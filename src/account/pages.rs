@@ -17,19 +17,19 @@ use axum::Router;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::account_api::FORGOT_FLOOR;
-use super::error::ApiError;
-use super::extract::{see_other, with_cookies, Client, MaybeSession, RequireUser};
-use super::input::{Input, NoFields};
-use super::view::{self, first_messages, Frame, HtmlResult};
+use super::api::FORGOT_FLOOR;
 use crate::account::{self, AccountError};
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::clock::rfc3339;
 use crate::domain::{parse_profile_name, FieldErrors};
 use crate::sessions;
+use crate::state::AppState;
 use crate::store::sessions::{self as session_store, ClientInfo};
 use crate::store::{audit as audit_store, users};
+use crate::user::AuthUser;
+use crate::web::error::ApiError;
+use crate::web::extract::{see_other, with_cookies, Client, MaybeSession, RequireUser};
+use crate::web::input::{Input, NoFields};
+use crate::web::view::{self, first_messages, Frame, HtmlResult};
 
 /// The account routes.
 pub fn router() -> Router<AppState> {

@@ -1,3 +1,5 @@
+//! The signed-in user as every capability sees it, from a session or an API token.
+
 use serde::Serialize;
 
 use crate::clock::{rfc3339, Timestamp};

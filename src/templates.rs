@@ -4,62 +4,59 @@
 use minijinja::Environment;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/base.html")),
-    ("macros.html", include_str!("../../templates/macros.html")),
-    ("index.html", include_str!("../../templates/index.html")),
-    ("account.html", include_str!("../../templates/account.html")),
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("index.html", include_str!("../templates/index.html")),
+    ("account.html", include_str!("../templates/account.html")),
     (
         "account_sessions.html",
-        include_str!("../../templates/account_sessions.html"),
+        include_str!("../templates/account_sessions.html"),
     ),
     (
         "account_tokens.html",
-        include_str!("../../templates/account_tokens.html"),
+        include_str!("../templates/account_tokens.html"),
     ),
     (
         "forgot_password.html",
-        include_str!("../../templates/forgot_password.html"),
+        include_str!("../templates/forgot_password.html"),
     ),
     (
         "reset_password.html",
-        include_str!("../../templates/reset_password.html"),
+        include_str!("../templates/reset_password.html"),
     ),
     (
         "verify_email.html",
-        include_str!("../../templates/verify_email.html"),
+        include_str!("../templates/verify_email.html"),
     ),
-    ("login.html", include_str!("../../templates/login.html")),
-    (
-        "register.html",
-        include_str!("../../templates/register.html"),
-    ),
+    ("login.html", include_str!("../templates/login.html")),
+    ("register.html", include_str!("../templates/register.html")),
     (
         "dashboard.html",
-        include_str!("../../templates/dashboard.html"),
+        include_str!("../templates/dashboard.html"),
     ),
     (
         "admin_users.html",
-        include_str!("../../templates/admin_users.html"),
+        include_str!("../templates/admin_users.html"),
     ),
     (
         "admin_user.html",
-        include_str!("../../templates/admin_user.html"),
+        include_str!("../templates/admin_user.html"),
     ),
     (
         "admin_user_delete.html",
-        include_str!("../../templates/admin_user_delete.html"),
+        include_str!("../templates/admin_user_delete.html"),
     ),
     (
         "posts_list.html",
-        include_str!("../../templates/posts_list.html"),
+        include_str!("../templates/posts_list.html"),
     ),
     (
         "posts_show.html",
-        include_str!("../../templates/posts_show.html"),
+        include_str!("../templates/posts_show.html"),
     ),
     (
         "posts_form.html",
-        include_str!("../../templates/posts_form.html"),
+        include_str!("../templates/posts_form.html"),
     ),
 ];
 

@@ -1,0 +1,36 @@
+//! `Authorization: Bearer` authentication: the identity an API token proves. Below the web
+//! plumbing (its extractors call this) and apart from the tokens capability (which creates,
+//! lists and revokes tokens).
+
+use crate::domain::SecretToken;
+use crate::state::AppState;
+use crate::store::api_tokens;
+use crate::store::users;
+use crate::store::StoreError;
+use crate::user::AuthUser;
+
+/// The user a bearer secret authenticates: `None` for an unknown, expired or revoked token
+/// (a reset, password set, lock or "end all sessions" ends them all), or a locked account.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<AuthUser>, StoreError> {
+    let Some(secret) = SecretToken::from_client(secret.trim()) else {
+        return Ok(None);
+    };
+    let Some(token) = api_tokens::find(&state.db, &secret.hash()).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if token.expires_at.is_some_and(|at| at <= now) {
+        return Ok(None);
+    }
+    let Some(user) = users::find_by_id(&state.db, token.user_id).await? else {
+        return Ok(None);
+    };
+    // A lock also ends every token; this covers one created in the same instant.
+    if user.locked || user.credential_gen != token.credential_gen {
+        return Ok(None);
+    }
+    if token.last_used_at.is_none_or(|at| now - at >= 60) {
+        api_tokens::touch(&state.db, token.id, now).await?;
+    }
+    Ok(Some(AuthUser::from(&user)))
+}

@@ -1,0 +1,109 @@
+//! The application state every capability shares: configuration, database, hasher, clock,
+//! templates, mailer. It sits below every capability and the web plumbing, so they import it
+//! and it imports none of them (docs/architecture.md).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::passwords::PasswordHasher;
+use crate::store::{Db, StoreError};
+
+/// What every handler shares: one `Arc`, so the clone every request makes is one atomic
+/// increment (fields are reached through `Deref`).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
+    /// The effective configuration (with `public_url` filled in).
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// Argon2id with bounded concurrency.
+    pub hasher: PasswordHasher,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Page templates.
+    pub templates: Arc<crate::templates::Templates>,
+    /// Prometheus exporter.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Outgoing mail.
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Parsed `trusted_proxies`.
+    pub trusted_proxies: Arc<Vec<crate::domain::client_ip::IpRange>>,
+    /// SQLite only: inline read path for the session lookup (see [`crate::store::fast_read`]).
+    pub session_reader: Option<crate::store::fast_read::SqliteReader>,
+}
+
+impl AppState {
+    /// Connects and migrates the database and prepares the hasher: everything but the
+    /// listener (the CLI's user commands use this too).
+    pub async fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let metrics = crate::telemetry::metrics_handle();
+        metrics::gauge!("latch_password_hash_queue_depth").set(0.0);
+        let db = Db::connect(&config).await?;
+        db.migrate().await?;
+        let hasher = PasswordHasher::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+            config.hash_workers,
+        )
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        hasher
+            .warm_up()
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let mailer = crate::mail::Mailer::from_config(&config)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::domain::client_ip::IpRange::parse(p))
+            .collect();
+        let session_reader = db.sqlite_path().and_then(|path| {
+            let count = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+            crate::store::fast_read::SqliteReader::open(&path, count)
+        });
+        Ok(Self(Arc::new(Shared {
+            session_reader,
+            mailer: Arc::new(mailer),
+            trusted_proxies: Arc::new(trusted_proxies),
+            config: Arc::new(config),
+            db,
+            hasher,
+            clock,
+            templates: Arc::new(crate::templates::Templates::new()),
+            metrics,
+        })))
+    }
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
