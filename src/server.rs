@@ -17,7 +17,13 @@
 //!
 //! At most `max_connections` connections are open per listener; beyond that, new ones are not
 //! accepted and wait in the kernel's listen backlog until a connection closes.
+//!
+//! When hyper is done with a connection (the client closed it, asked for `Connection: close`,
+//! or a response went out without its request body having been read, such as a 413 for an
+//! oversized upload), the connection gets a [`linger`]ing close rather than an immediate one.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -29,7 +35,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -37,6 +43,11 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::config::Config;
+
+/// The longest a [`linger`]ing close waits for the client to stop sending.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// The most request bytes a [`linger`]ing close reads and discards.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// The connection limits of a listener (from the configuration).
 #[derive(Debug, Clone, Copy)]
@@ -138,23 +149,27 @@ async fn serve_connection(
         request.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
         let dog = service_dog.clone();
-        async move {
+        // Boxed so that the connection is `Unpin` and `poll_without_shutdown` can hand the
+        // socket back for the lingering close.
+        let response: ResponseFuture = Box::pin(async move {
             let response = router.oneshot(request).await;
             dog.response_ready();
             response
-        }
+        });
+        response
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The watchdog times headers and idle waits (see the module documentation).
     builder.header_read_timeout(None);
-    let mut connection = std::pin::pin!(builder.serve_connection(io, service));
+    let mut connection = builder.serve_connection(io, service);
     let mut stopping = false;
     loop {
         tokio::select! {
-            result = connection.as_mut() => {
+            result = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
+                linger(connection.into_parts().io.into_inner().inner).await;
                 return;
             }
             () = dog.expired() => {
@@ -166,10 +181,41 @@ async fn serve_connection(
                 if dog.is_quiet() {
                     return;
                 }
-                connection.as_mut().graceful_shutdown();
+                Pin::new(&mut connection).graceful_shutdown();
             }
         }
     }
+}
+
+/// What the service answers a request with.
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
+
+/// Closes `stream` the way nginx's `lingering_close` does: shut down the sending side (the
+/// client sees the end of the response), then read and discard whatever the client still
+/// sends, until it closes too, for at most [`LINGER_TIME`] and [`LINGER_BYTES`].
+///
+/// Closing a socket whose receive buffer holds unread bytes, or that receives more bytes after
+/// the close, makes the kernel send RST instead of a clean end. After a 413 for an oversized
+/// body the client is usually still sending that body; the RST fails its next write, and HTTP
+/// clients such as reqwest then report a send error instead of the 413 already sent to them.
+/// Reading the rest lets the client finish sending and read the answer. The bounds keep a
+/// client from holding the connection: at most [`LINGER_TIME`] beyond the other limits.
+async fn linger(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = LINGER_BYTES;
+    let drain = async {
+        while left > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// No byte of a request read yet on a fresh connection: the header deadline runs.

@@ -131,6 +131,61 @@ db_test! {
 }
 
 db_test! {
+    /// Oversized uploads whose clients keep sending the body after the 413 is ready: each must
+    /// be able to send it and then read the 413 and its envelope. A server that closes the
+    /// socket while body bytes keep arriving makes its kernel answer them with RST, which fails
+    /// the client's next write (reqwest then reports a send error instead of the 413).
+    async fn sec_h1_oversized_uploads_still_read_their_413(app) {
+        const CLIENTS: usize = 8;
+        let client = app.new_client();
+        let token = client.csrf().await;
+        let url = reqwest::Url::parse(&app.addr).unwrap();
+        let cookies = reqwest::cookie::CookieStore::cookies(client.jar.as_ref(), &url).unwrap().to_str().unwrap().to_owned();
+        let addr = app.addr.trim_start_matches("http://").to_owned();
+        let mut uploads = tokio::task::JoinSet::new();
+        for i in 0..CLIENTS {
+            let (addr, token, cookies) = (addr.clone(), token.clone(), cookies.clone());
+            uploads.spawn(async move { (i, oversized_upload(&addr, &token, &cookies).await) });
+        }
+        let mut failures = Vec::new();
+        while let Some(joined) = uploads.join_next().await {
+            let (i, response) = joined.unwrap();
+            match response {
+                Ok(text) if text.starts_with("HTTP/1.1 413") && text.contains("payload_too_large") => {}
+                other => failures.push(format!("upload {i}: {other:?}")),
+            }
+        }
+        assert!(failures.is_empty(), "{} of {CLIENTS} uploads: {failures:#?}", failures.len());
+    }
+}
+
+/// Sends headers announcing 2 MiB, gives the server time to answer 413, then sends the whole
+/// body in 64 KiB pieces (as a client on a slow link does, not reading until it has sent
+/// everything), then reads the response until the server closes the connection.
+async fn oversized_upload(addr: &str, token: &str, cookies: &str) -> std::io::Result<String> {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST /api/auth/signup HTTP/1.1\r\nHost: latch\r\nContent-Type: {JSON}\r\n\
+         Content-Length: {}\r\nX-CSRF-Token: {token}\r\nCookie: {cookies}\r\n\r\n",
+        2 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let piece = vec![b'a'; 64 * 1024];
+    for _ in 0..32 {
+        stream.write_all(&piece).await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .map_err(|_| std::io::Error::other("no end of the response in 5 s"))??;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+db_test! {
     async fn sec_h1_body_of_exactly_one_mib_is_not_413(app) {
         let prefix = "{\"username\":\"";
         let suffix = "\"}";
