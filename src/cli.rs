@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, AppState};
-use crate::audit;
 use crate::auth::{self, NewAccount, SignUpError, SignupInput};
 use crate::config::{Config, Overrides};
 use crate::domain::RoleName;
@@ -512,56 +511,29 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// Applies a change from the CLI: the store's transaction (last-admin rule included), then
-/// the audit log.
+/// Applies a change from the CLI through the same capability function as the admin area,
+/// so the rules, the ended sessions and tokens and the audit events are the same.
 async fn cli_change(
     state: &AppState,
     user: &str,
     change: &admin_store::UserChange,
 ) -> Result<admin_store::ChangeOutcome, CliError> {
     let found = find_user(state, user).await?;
-    let outcome = admin_store::change(&state.db, found.id, change, live_since(state))
+    let client = session_store::ClientInfo::default();
+    crate::admin::change_user(state, crate::admin::Actor::Cli, found.id, change, &client)
         .await
         .map_err(|e| match e {
-            admin_store::ChangeError::NotFound => CliError::new(format!("no user {user:?}")),
-            admin_store::ChangeError::LastAdmin => CliError::new(format!(
+            crate::admin::AdminError::NotFound => CliError::new(format!("no user {user:?}")),
+            crate::admin::AdminError::LastAdmin => CliError::new(format!(
                 "refused: {} is the last unlocked administrator; grant admin to someone else first",
                 found.username
             )),
-            admin_store::ChangeError::UnknownRole(role) => CliError::new(format!(
+            crate::admin::AdminError::UnknownRole(role) => CliError::new(format!(
                 "unknown role {role:?} (see `latch role list`; create it with `latch role add`)"
             )),
-            admin_store::ChangeError::Store(e) => store_error(e),
-        })?;
-    let target = &outcome.before;
-    let subject = audit::Subject::user(target.id, &target.username);
-    let client = session_store::ClientInfo::default();
-    let by = "by=cli";
-    let mut events: Vec<(audit::Event, String)> = Vec::new();
-    if change.delete {
-        events.push((audit::Event::UserDelete, by.to_owned()));
-    }
-    for role in &outcome.granted {
-        events.push((audit::Event::RoleGrant, format!("role={role} {by}")));
-    }
-    for role in &outcome.revoked {
-        events.push((audit::Event::RoleRevoke, format!("role={role} {by}")));
-    }
-    match change.locked {
-        Some(true) => events.push((audit::Event::Lock, by.to_owned())),
-        Some(false) if target.locked => events.push((audit::Event::Unlock, by.to_owned())),
-        _ => {}
-    }
-    if outcome.sessions_ended > 0 && !change.delete {
-        events.push((
-            audit::Event::SessionRevoke,
-            format!("count={} {by}", outcome.sessions_ended),
-        ));
-    }
-    for (event, detail) in events {
-        audit::record(state, event, subject, &client, "success", Some(&detail)).await;
-    }
-    Ok(outcome)
+            crate::admin::AdminError::Store(e) => store_error(e),
+            other => CliError::new(other.to_string()),
+        })
 }
 
 async fn user_set_role(

@@ -27,13 +27,13 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::{self, Event, Subject};
+use crate::admin::{Actor as AdminActor, AdminError};
 use crate::clock::rfc3339;
 use crate::domain::{flex_bool, nfkc_lower, FieldErrors, RoleName, IMPLICIT_ROLE};
 use crate::sessions::{self, ActiveSession, NewSession};
 use crate::state::AppState;
 use crate::store::admin::{
-    self as store, AdminUserRecord, ChangeError, ChangeOutcome, LiveSince, RoleEdit, UserChange,
+    self as store, AdminUserRecord, ChangeOutcome, LiveSince, RoleEdit, UserChange,
 };
 use crate::store::sessions::ClientInfo;
 use crate::store::users;
@@ -218,23 +218,19 @@ async fn apply(
         client,
         remember,
     } = *actor;
-    if id == actor.id && change.delete {
-        return Err(ApiError::Validation(FieldErrors::single(
-            "user",
-            "You cannot delete your own account here.",
-        )));
-    }
-    if id == actor.id && change.locked == Some(true) {
-        return Err(ApiError::Validation(FieldErrors::single(
-            "locked",
-            "You cannot lock your own account.",
-        )));
-    }
-    let outcome = store::change(&state.db, id, change, live(state))
+    let outcome = crate::admin::change_user(state, AdminActor::User(actor), id, change, client)
         .await
         .map_err(|e| match e {
-            ChangeError::NotFound => ApiError::NotFound,
-            ChangeError::LastAdmin => {
+            AdminError::NotFound => ApiError::NotFound,
+            AdminError::SelfDelete => ApiError::Validation(FieldErrors::single(
+                "user",
+                "You cannot delete your own account here.",
+            )),
+            AdminError::SelfLock => ApiError::Validation(FieldErrors::single(
+                "locked",
+                "You cannot lock your own account.",
+            )),
+            AdminError::LastAdmin => {
                 let field = if change.delete {
                     "user"
                 } else if change.roles.is_some() {
@@ -248,13 +244,12 @@ async fn apply(
                      administrator first.",
                 ))
             }
-            ChangeError::UnknownRole(role) => ApiError::Validation(FieldErrors::single(
+            AdminError::UnknownRole(role) => ApiError::Validation(FieldErrors::single(
                 field,
                 format!("Unknown role {role:?} (roles are created with `latch role add`)."),
             )),
-            ChangeError::Store(e) => e.into(),
+            AdminError::Store(e) => e.into(),
         })?;
-    record_audit(state, actor, client, change, &outcome).await;
     let mut new_session = None;
     if id == actor.id && outcome.sessions_ended > 0 && outcome.after.is_some() {
         if let Some(record) = users::find_by_id(&state.db, id).await? {
@@ -268,110 +263,20 @@ async fn apply(
     })
 }
 
-async fn record_audit(
-    state: &AppState,
-    actor: &AuthUser,
-    client: &ClientInfo,
-    change: &UserChange,
-    outcome: &ChangeOutcome,
-) {
-    let target = &outcome.before;
-    let subject = Subject::user(target.id, &target.username);
-    let by = format!("by={} (id {})", actor.username, actor.id);
-    if change.delete {
-        audit::record(
-            state,
-            Event::UserDelete,
-            subject,
-            client,
-            "success",
-            Some(&by),
-        )
-        .await;
-        return;
-    }
-    for role in &outcome.granted {
-        let detail = format!("role={role} {by}");
-        audit::record(
-            state,
-            Event::RoleGrant,
-            subject,
-            client,
-            "success",
-            Some(&detail),
-        )
-        .await;
-    }
-    for role in &outcome.revoked {
-        let detail = format!("role={role} {by}");
-        audit::record(
-            state,
-            Event::RoleRevoke,
-            subject,
-            client,
-            "success",
-            Some(&detail),
-        )
-        .await;
-    }
-    match change.locked {
-        Some(true) => {
-            audit::record(state, Event::Lock, subject, client, "success", Some(&by)).await
-        }
-        Some(false) if target.locked => {
-            audit::record(state, Event::Unlock, subject, client, "success", Some(&by)).await
-        }
-        _ => {}
-    }
-    if outcome.sessions_ended > 0 {
-        let reason = if outcome.granted.is_empty() && outcome.revoked.is_empty() {
-            "lock"
-        } else {
-            "privilege change"
-        };
-        let detail = format!("count={} reason={reason} {by}", outcome.sessions_ended);
-        audit::record(
-            state,
-            Event::SessionRevoke,
-            subject,
-            client,
-            "success",
-            Some(&detail),
-        )
-        .await;
-    }
-}
-
-/// Ends every session of user `id` (404 when there is no such user); returns how many.
+/// Ends every session and API token of user `id` for the admin (404 when there is no such
+/// user); returns how many sessions ended.
 async fn revoke_sessions(
     state: &AppState,
     actor: &AuthUser,
     client: &ClientInfo,
     id: i64,
 ) -> Result<u64, ApiError> {
-    let target = store::find(&state.db, id, live(state))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    // "End all sessions" is a revocation: a new credential generation, no session and no
-    // API token left (a sign-in racing it yields a dead session).
-    let revoked = crate::store::revocation::revoke(&state.db, id, Default::default())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let ended = revoked.sessions_ended;
-    let detail = format!(
-        "count={ended} api_tokens={} reason=admin by={} (id {})",
-        revoked.api_tokens_ended, actor.username, actor.id
-    );
-    audit::record(
-        state,
-        Event::SessionRevoke,
-        Subject::user(target.id, &target.username),
-        client,
-        "success",
-        Some(&detail),
-    )
-    .await;
-    Ok(ended)
+    crate::admin::end_all_sessions(state, crate::admin::Actor::User(actor), id, client)
+        .await
+        .map_err(|e| match e {
+            AdminError::NotFound => ApiError::NotFound,
+            other => ApiError::from(other),
+        })
 }
 
 // ---- JSON API ----

@@ -445,3 +445,53 @@ db_test! {
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+// ---- One service layer: the CLI and the admin area write the same events ----
+
+/// The audit rows of user `id`, as (event, outcome, detail without the `by=` part).
+async fn events_of(app: &TestApp, id: i64, from: usize) -> Vec<(String, String, String)> {
+    audit_rows(&app.db)
+        .await
+        .into_iter()
+        .skip(from)
+        .filter(|r| r.user_id == Some(id))
+        .map(|r| {
+            let detail = r.detail.unwrap_or_default();
+            let detail = detail
+                .split(" by=")
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("by=")
+                .to_owned();
+            let detail = if detail.starts_with("cli") || detail.contains("(id ") {
+                String::new()
+            } else {
+                detail
+            };
+            (r.event, r.outcome, detail)
+        })
+        .collect()
+}
+
+db_test! {
+    async fn a_role_change_and_a_lock_write_the_same_events_from_the_cli_and_the_api(app) {
+        let (admin, _) = admin_client(&app, "root").await;
+        ok(&latch(&app, &["role", "add", "editor"], None).await);
+        let (_, by_api) = signed_up(&app, "viaapi").await;
+        let (_, by_cli) = signed_up(&app, "viacli").await;
+        let api_id = by_api["id"].as_i64().unwrap();
+        let cli_id = by_cli["id"].as_i64().unwrap();
+        let start = audit_rows(&app.db).await.len();
+        let path = format!("/api/admin/users/{api_id}");
+        assert_eq!(call(&admin, Method::PATCH, &path, Some(&json!({"role": "editor"}))).await.status(), StatusCode::OK);
+        assert_eq!(call(&admin, Method::PATCH, &path, Some(&json!({"locked": true}))).await.status(), StatusCode::OK);
+        ok(&latch(&app, &["user", "set-role", "viacli", "editor"], None).await);
+        ok(&latch(&app, &["user", "lock", "viacli"], None).await);
+        let api_events = events_of(&app, api_id, start).await;
+        let cli_events = events_of(&app, cli_id, start).await;
+        assert!(!api_events.is_empty());
+        assert_eq!(api_events, cli_events, "the two doors wrote different events");
+        let rows = audit_rows(&app.db).await;
+        assert!(rows.iter().any(|r| r.user_id == Some(cli_id) && r.detail.as_deref().unwrap_or("").contains("by=cli")));
+    }
+}
