@@ -82,7 +82,7 @@ impl From<&UserRecord> for AuthUser {
     }
 }
 
-/// PRODUCT.md's `User` object.
+/// docs/http-api.md's `User` object.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = User)]
 pub struct UserJson<'a> {

@@ -11,11 +11,11 @@
 //!   start a new session); when admins change their own roles, their current session is
 //!   replaced by a new one (new id, new CSRF token) instead of just ending. Admins cannot
 //!   lock or delete themselves here, and no change may leave the system without an
-//!   unlocked administrator (SECURITY.md Z4). Every change is written to the audit log.
+//!   unlocked administrator (docs/security.md Z4). Every change is written to the audit log.
 //!
-//! API routes beyond PRODUCT.md's two: `GET /api/admin/users/{id}` (one user),
+//! API routes beyond docs/http-api.md's two: `GET /api/admin/users/{id}` (one user),
 //! `DELETE /api/admin/users/{id}` (204) and `DELETE /api/admin/users/{id}/sessions`
-//! (200 `{"revoked": n}`). The user objects here are PRODUCT.md's `User` plus `locked`,
+//! (200 `{"revoked": n}`). The user objects here are docs/http-api.md's `User` plus `locked`,
 //! `last_sign_in_at` and `active_sessions`.
 
 use axum::extract::{Path, RawQuery, State};
@@ -81,7 +81,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The admin view of a user: PRODUCT.md's `User` plus lock state, last sign-in and live
+/// The admin view of a user: docs/http-api.md's `User` plus lock state, last sign-in and live
 /// session count. Never a password hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = AdminUser)]

@@ -1,6 +1,6 @@
 use percent_encoding::percent_decode_str;
 
-/// A redirect target that stays on this site (PRODUCT.md's "safe next" rule): after repeated
+/// A redirect target that stays on this site (docs/http-api.md's "safe next" rule): after repeated
 /// percent-decoding it is printable ASCII, starts with exactly one `/`, and holds no `//`, no
 /// `\`, no `.` or `..` segment, no scheme and no control character.
 ///

@@ -13,7 +13,7 @@
 //! | anyone else | 404 | 404 | 404 |
 //!
 //! Another user's post is answered exactly like a post that does not exist (404, same body),
-//! so ids reveal nothing (SECURITY.md Z2). An admin, who may see every post, gets 403 when
+//! so ids reveal nothing (docs/security.md Z2). An admin, who may see every post, gets 403 when
 //! editing one that is not theirs: only the author may put words in a post under their name.
 //! The author of a new post is always the caller; `id`, `author_id` and any other field in a
 //! body are ignored (Z3). Titles and bodies are printed through autoescaping templates, so
@@ -186,7 +186,7 @@ fn parse_patch(input: &PostInput) -> Result<(Option<String>, Option<String>), Fi
     errors.into_result(|| Some((title, body)))
 }
 
-/// PRODUCT.md's `Post` object.
+/// docs/http-api.md's `Post` object.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Post)]
 pub struct PostJson<'a> {

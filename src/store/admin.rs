@@ -10,7 +10,7 @@
 //! range is exactly the strings starting with `q`, in code point order; PostgreSQL compares
 //! these columns with the "C" collation for that reason, see migration 21).
 //!
-//! # At least one administrator (SECURITY.md Z4)
+//! # At least one administrator (docs/security.md Z4)
 //! Every change that can take administration away from someone (removing `admin`, locking,
 //! deleting) runs in one transaction that first takes a write lock on the `admin` row of
 //! `roles`, then counts the *other* unlocked administrators. The lock serialises such changes

@@ -9,7 +9,7 @@ use crate::domain::FieldErrors;
 use crate::passwords::HashError;
 use crate::store::StoreError;
 
-/// A request's failure, with the status and code PRODUCT.md gives it.
+/// A request's failure, with the status and code docs/http-api.md gives it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the body cannot be read (malformed JSON, invalid UTF-8, repeated fields).
@@ -164,7 +164,7 @@ impl ApiError {
     /// The JSON envelope `{"error": {"code", "message", "fields"?}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = json!({ "code": self.code(), "message": self.message() });
-        // `fields` belongs to validation errors only (PRODUCT.md); a 409 names its field in
+        // `fields` belongs to validation errors only (docs/http-api.md); a 409 names its field in
         // the code itself.
         if let (ApiError::Validation(fields), Some(map)) = (self, error.as_object_mut()) {
             map.insert("fields".into(), json!(fields));

@@ -1,6 +1,6 @@
 //! Role checks as extractors: a handler that declares [`RequireAdmin`] (or any
 //! [`RequireRole`]) in its signature cannot run for anyone without the role, so the check
-//! lives in one place instead of in every handler (SECURITY.md Z1).
+//! lives in one place instead of in every handler (docs/security.md Z1).
 //!
 //! Anonymous requests are refused exactly as [`RequireUser`] refuses them (401 JSON for the
 //! API, 303 to `/login?next=…` for pages); a signed-in user without the role gets 403: the

@@ -1,5 +1,5 @@
-//! Sign-up, sign-in and password storage through the JSON API (PRODUCT.md "JSON API",
-//! SECURITY.md rows P, A1, H5, H6, Z3).
+//! Sign-up, sign-in and password storage through the JSON API (docs/http-api.md "JSON API",
+//! docs/security.md rows P, A1, H5, H6, Z3).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use latch::store::Db;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
-/// The keys of PRODUCT.md's `User` object.
+/// The keys of docs/http-api.md's `User` object.
 const USER_FIELDS: [&str; 8] = [
     "id",
     "username",
@@ -22,7 +22,7 @@ const USER_FIELDS: [&str; 8] = [
     "last_name",
 ];
 
-/// Asserts that `user` is a `User` object with exactly PRODUCT.md's fields.
+/// Asserts that `user` is a `User` object with exactly docs/http-api.md's fields.
 fn assert_user_object(user: &Value) {
     let keys: BTreeSet<&str> = user
         .as_object()

@@ -1,4 +1,4 @@
-//! Authorization: roles, the admin area and post ownership (SECURITY.md Z1–Z4, S2, H3, O1).
+//! Authorization: roles, the admin area and post ownership (docs/security.md Z1–Z4, S2, H3, O1).
 //! Every admin and posts route is tried by an anonymous visitor, a user, a post's author and
 //! an admin; then IDOR and escalation attempts, the last-admin rule, session revocation on
 //! privilege change, paging over a large user set, and the CLI.

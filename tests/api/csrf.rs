@@ -1,4 +1,4 @@
-//! CSRF protection of the JSON API and the forms (SECURITY.md row C1).
+//! CSRF protection of the JSON API and the forms (docs/security.md row C1).
 
 use crate::db_test;
 use crate::helpers::*;

@@ -402,7 +402,7 @@ db_test! {
     }
 }
 
-/// SECURITY.md's bad-input corpus, as strings.
+/// docs/security.md's bad-input corpus, as strings.
 fn corpus() -> Vec<String> {
     vec![
         String::new(),

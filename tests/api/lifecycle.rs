@@ -1,6 +1,6 @@
 //! The account lifecycle through the JSON API: email verification, password reset and change,
 //! email change, the session list, mail throttling, client IPs behind proxies and the audit
-//! log (SECURITY.md rows T1–T3, S6, S7, A2, A4–A7, O1). Page flows are in `lifecycle_pages`.
+//! log (docs/security.md rows T1–T3, S6, S7, A2, A4–A7, O1). Page flows are in `lifecycle_pages`.
 
 use std::sync::Arc;
 

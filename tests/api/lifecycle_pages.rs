@@ -1,6 +1,6 @@
 //! The account lifecycle through the HTML pages: `/verify-email`, `/forgot-password`,
 //! `/reset-password`, `/account` (password and email forms, recent events) and
-//! `/account/sessions` (SECURITY.md rows T2, S6, S7).
+//! `/account/sessions` (docs/security.md rows T2, S6, S7).
 
 use crate::helpers::*;
 use crate::lifecycle::*;

@@ -5,7 +5,7 @@ use crate::db_test;
 use crate::helpers::*;
 use reqwest::{Response, StatusCode};
 
-/// SECURITY.md's corpus, verbatim.
+/// docs/security.md's corpus, verbatim.
 const CORPUS: &[&str] = &[
     "//evil.example",
     "///evil.example",

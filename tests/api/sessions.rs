@@ -1,4 +1,4 @@
-//! Session cookies: their secret, rotation, timeouts and attributes (SECURITY.md rows S1–S5,
+//! Session cookies: their secret, rotation, timeouts and attributes (docs/security.md rows S1–S5,
 //! S8, C2).
 
 use crate::helpers::*;
