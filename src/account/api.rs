@@ -99,18 +99,9 @@ async fn password_reset(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-struct ChangePasswordInput {
-    current_password: Option<String>,
-    new_password: Option<String>,
-    /// Keep API tokens working (they are revoked by default).
-    #[serde(default, deserialize_with = "crate::domain::flex_bool")]
-    keep_api_tokens: Option<bool>,
-}
-
 /// `POST /api/auth/password/change`: 204 with a new session cookie; other sessions end.
 #[utoipa::path(
-    post, path = "/api/auth/password/change", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((ChangePasswordInput = "application/json"), (ChangePasswordInput = "application/x-www-form-urlencoded"))),
+    post, path = "/api/auth/password/change", tag = "account", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((account::PasswordChangeInput = "application/json"), (account::PasswordChangeInput = "application/x-www-form-urlencoded"))),
     responses(
         (status = 204, description = "Changed; other sessions end and this one gets a new id.", headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie."))),
         (status = 401, description = "`invalid_credentials`: the current password is wrong; or `unauthenticated`.", body = ErrorBody),
@@ -122,20 +113,10 @@ async fn password_change(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
     Client(client): Client,
-    input: Input<ChangePasswordInput>,
+    input: Input<account::PasswordChangeInput>,
 ) -> ApiResult {
     let Input { data, session } = input;
-    let record = account::change_password(
-        &state,
-        &user,
-        &account::PasswordChange {
-            current: data.current_password.as_deref().unwrap_or_default(),
-            new: data.new_password.as_deref().unwrap_or_default(),
-            keep_api_tokens: data.keep_api_tokens.unwrap_or(false),
-        },
-        &client,
-    )
-    .await?;
+    let record = account::change_password(&state, &user, &data.change(), &client).await?;
     let remember = session.as_ref().is_some_and(|s| s.remember());
     let new = sessions::start(&state, Some(&record), remember, &client, None).await?;
     let mut response = with_cookies(

@@ -531,6 +531,29 @@ pub async fn change_password(
     Ok(record)
 }
 
+/// The fields of a password change, from the JSON API and the `/account` form alike.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct PasswordChangeInput {
+    /// The current password.
+    pub current_password: Option<String>,
+    /// The new password.
+    pub new_password: Option<String>,
+    /// Keep API tokens working (they are revoked by default).
+    #[serde(default, deserialize_with = "crate::domain::flex_bool")]
+    pub keep_api_tokens: Option<bool>,
+}
+
+impl PasswordChangeInput {
+    /// The change the fields ask for (missing fields are empty, and refused as such).
+    pub fn change(&self) -> PasswordChange<'_> {
+        PasswordChange {
+            current: self.current_password.as_deref().unwrap_or_default(),
+            new: self.new_password.as_deref().unwrap_or_default(),
+            keep_api_tokens: self.keep_api_tokens.unwrap_or(false),
+        }
+    }
+}
+
 /// What a self-service password change asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordChange<'a> {

@@ -139,34 +139,15 @@ async fn profile_post(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct PasswordForm {
-    current_password: Option<String>,
-    new_password: Option<String>,
-    /// Keep API tokens working (they are revoked by default).
-    #[serde(default, deserialize_with = "crate::domain::flex_bool")]
-    keep_api_tokens: Option<bool>,
-}
-
 async fn password_post(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
     Client(client): Client,
     frame: Frame,
-    input: Input<PasswordForm>,
+    input: Input<account::PasswordChangeInput>,
 ) -> HtmlResult {
     let Input { data, session } = input;
-    let result = account::change_password(
-        &state,
-        &user,
-        &account::PasswordChange {
-            current: data.current_password.as_deref().unwrap_or_default(),
-            new: data.new_password.as_deref().unwrap_or_default(),
-            keep_api_tokens: data.keep_api_tokens.unwrap_or(false),
-        },
-        &client,
-    )
-    .await;
+    let result = account::change_password(&state, &user, &data.change(), &client).await;
     match result {
         Ok(record) => {
             let remember = session.as_ref().is_some_and(|s| s.remember());

@@ -32,9 +32,7 @@ use crate::clock::rfc3339;
 use crate::domain::{flex_bool, nfkc_lower, FieldErrors, RoleName, IMPLICIT_ROLE};
 use crate::sessions::{self, ActiveSession, NewSession};
 use crate::state::AppState;
-use crate::store::admin::{
-    self as store, AdminUserRecord, ChangeOutcome, LiveSince, RoleEdit, UserChange,
-};
+use crate::store::admin::{self as store, AdminUserRecord, ChangeOutcome, RoleEdit, UserChange};
 use crate::store::sessions::ClientInfo;
 use crate::store::users;
 use crate::user::AuthUser;
@@ -116,9 +114,7 @@ pub fn user_json(u: &AdminUserRecord) -> AdminUserJson<'_> {
     }
 }
 
-fn live(state: &AppState) -> LiveSince {
-    LiveSince::at(&state.config, state.clock.now())
-}
+use crate::admin::live;
 
 // ---- Listing ----
 
