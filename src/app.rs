@@ -18,16 +18,48 @@ use axum::Router;
 /// `/metrics` is here only when `metrics_bind` leaves it on the main listener.
 pub fn router(state: AppState) -> Router {
     let metrics_here = matches!(state.config.metrics_bind(), Ok(MetricsBind::Main));
-    let routes = Router::new()
+    crate::web::with_middleware(routes(metrics_here), state)
+}
+
+/// latch's pages and API for another axum application: the same routes and layers as
+/// [`router`] but no fallback (the host application keeps its own 404) and no `/metrics`
+/// (the host decides what it exports). Merge it into the host's router:
+///
+/// ```no_run
+/// # async fn run() -> anyhow::Result<()> {
+/// use axum::{routing::get, Router};
+/// use latch::web::extract::RequireUser;
+///
+/// async fn secret(RequireUser(user): RequireUser) -> String {
+///     format!("hello, {}", user.username)
+/// }
+///
+/// let state = latch::state::AppState::new(
+///     latch::config::Config::default(),
+///     std::sync::Arc::new(latch::clock::SystemClock),
+/// )
+/// .await?;
+/// let app: Router = Router::new()
+///     .route("/secret", get(secret))
+///     .with_state(state.clone())
+///     .merge(latch::app::embedded_router(state));
+/// # Ok(())
+/// # }
+/// ```
+pub fn embedded_router(state: AppState) -> Router {
+    crate::web::layered(routes(false), state)
+}
+
+fn routes(with_metrics: bool) -> Router<AppState> {
+    Router::new()
         .merge(crate::auth::routes())
         .merge(crate::account::routes())
         .merge(crate::tokens::routes())
         .merge(crate::admin::routes())
         .merge(crate::posts::routes())
-        .merge(crate::ops::routes(metrics_here))
+        .merge(crate::ops::routes(with_metrics))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
-        .route("/static/{file}", get(crate::web::assets::static_file));
-    crate::web::with_middleware(routes, state)
+        .route("/static/{file}", get(crate::web::assets::static_file))
 }
 
 /// `/metrics` alone, for its own listener (`metrics_bind` set to an address).

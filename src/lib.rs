@@ -35,7 +35,7 @@
 //! let app: Router = Router::new()
 //!     .route("/secret", get(secret))
 //!     .with_state(state.clone())
-//!     .merge(latch::app::router(state)); // /login, /register, /api/auth/*, …
+//!     .merge(latch::app::embedded_router(state)); // /login, /register, /api/auth/*, …
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
 //! # Ok(())

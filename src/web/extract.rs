@@ -14,6 +14,7 @@ use crate::sessions::{self, ActiveSession};
 use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
 use crate::user::AuthUser;
+use axum::extract::FromRef;
 
 /// Whether a path belongs to the JSON API (errors as JSON, 401 instead of a redirect).
 pub fn is_api_path(path: &str) -> bool {
@@ -24,10 +25,15 @@ pub fn is_api_path(path: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<ActiveSession>);
 
-impl FromRequestParts<AppState> for MaybeSession {
+impl<S> FromRequestParts<S> for MaybeSession
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let state = &AppState::from_ref(state);
         if let Some(cached) = parts.extensions.get::<MaybeSession>() {
             return Ok(cached.clone());
         }
@@ -64,10 +70,15 @@ impl FromRequestParts<AppState> for MaybeSession {
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Option<AuthUser>);
 
-impl FromRequestParts<AppState> for CurrentUser {
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let state = &AppState::from_ref(state);
         if let Some(cached) = parts.extensions.get::<CurrentUser>() {
             return Ok(cached.clone());
         }
@@ -79,7 +90,9 @@ impl FromRequestParts<AppState> for CurrentUser {
                     html: !is_api_path(parts.uri.path()),
                 })?,
             None => {
-                let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
+                let MaybeSession(session) =
+                    <MaybeSession as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                        .await?;
                 session.and_then(|s| s.user())
             }
         };
@@ -124,15 +137,17 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-impl FromRequestParts<AppState> for RequireUser {
+impl<S> FromRequestParts<S> for RequireUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, AuthRejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let state = &AppState::from_ref(state);
         let api = is_api_path(parts.uri.path());
-        let user = CurrentUser::from_request_parts(parts, state)
+        let user = <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
             .await
             .map_err(AuthRejection::Api)?
             .0;
@@ -158,13 +173,15 @@ impl FromRequestParts<AppState> for RequireUser {
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
-impl FromRequestParts<AppState> for Client {
+impl<S> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = &AppState::from_ref(state);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -20,6 +20,7 @@ use crate::csrf;
 use crate::domain::FieldErrors;
 use crate::sessions::ActiveSession;
 use crate::state::AppState;
+use axum::extract::FromRef;
 
 /// Largest accepted body.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -106,10 +107,15 @@ async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection>
     })
 }
 
-impl<T: DeserializeOwned + Send> FromRequest<AppState> for Input<T> {
+impl<T: DeserializeOwned + Send, S> FromRequest<S> for Input<T>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Rejection;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Rejection> {
+        let state = &AppState::from_ref(state);
         let RawBody {
             fields,
             session,
@@ -127,10 +133,15 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Input<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send> FromRequest<AppState> for TokenInput<T> {
+impl<T: DeserializeOwned + Send, S> FromRequest<S> for TokenInput<T>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Rejection;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Rejection> {
+        let state = &AppState::from_ref(state);
         let RawBody { fields, html, .. } = read_body(req, state).await?;
         to_struct(fields)
             .map(TokenInput)

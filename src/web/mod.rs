@@ -23,9 +23,19 @@ use error::ApiError;
 
 /// The fallbacks and layers every listener's routes get.
 pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    layered(
+        routes
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed),
+        state,
+    )
+}
+
+/// The shared layers (body limit, request observation, panic catching) without fallbacks:
+/// for routes merged into another application's router, which has its own fallback (axum
+/// refuses to merge two).
+pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
     routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -18,6 +18,7 @@ use super::extract::{is_api_path, AuthRejection, RequireUser};
 use crate::domain::ADMIN_ROLE;
 use crate::state::AppState;
 use crate::user::AuthUser;
+use axum::extract::FromRef;
 
 /// A role known at compile time, for [`RequireRole`].
 pub trait Role: Send + Sync + 'static {
@@ -60,7 +61,8 @@ async fn signed_in_with(
     state: &AppState,
     role: &str,
 ) -> Result<AuthUser, AuthRejection> {
-    let RequireUser(user) = RequireUser::from_request_parts(parts, state).await?;
+    let RequireUser(user) =
+        <RequireUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
     require_role(&user, role).map_err(|error| {
         tracing::info!(
             user_id = user.id,
@@ -76,13 +78,15 @@ async fn signed_in_with(
     Ok(user)
 }
 
-impl<R: Role> FromRequestParts<AppState> for RequireRole<R> {
+impl<R: Role, S> FromRequestParts<S> for RequireRole<R>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, AuthRejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let state = &AppState::from_ref(state);
         let user = signed_in_with(parts, state, R::NAME).await?;
         Ok(RequireRole {
             user,
@@ -91,15 +95,18 @@ impl<R: Role> FromRequestParts<AppState> for RequireRole<R> {
     }
 }
 
-impl FromRequestParts<AppState> for RequireAdmin {
+impl<S> FromRequestParts<S> for RequireAdmin
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, AuthRejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let state = &AppState::from_ref(state);
         let RequireRole::<Admin> { user, .. } =
-            RequireRole::from_request_parts(parts, state).await?;
+            <RequireRole<Admin> as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await?;
         Ok(RequireAdmin(user))
     }
 }

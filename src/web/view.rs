@@ -17,6 +17,7 @@ use super::extract::MaybeSession;
 use crate::domain::FieldErrors;
 use crate::state::AppState;
 use crate::user::AuthUser;
+use axum::extract::FromRef;
 
 /// What every page shows around its content: the user, the CSRF token and a pending flash
 /// message.
@@ -30,11 +31,17 @@ pub struct Frame {
     pub flash: Option<&'static str>,
 }
 
-impl FromRequestParts<AppState> for Frame {
+impl<S> FromRequestParts<S> for Frame
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Rejection> {
-        let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
+        let state = &AppState::from_ref(state);
+        let MaybeSession(session) =
+            <MaybeSession as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         Ok(Frame {
             user: session.as_ref().and_then(|s| s.user()),
             csrf_token: session.map(|s| s.csrf_token()),

@@ -9,6 +9,7 @@ mod authz;
 mod cli;
 mod contract;
 mod csrf;
+mod embedding;
 mod faults;
 mod files_and_inputs;
 mod hardening;
