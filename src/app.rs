@@ -109,7 +109,8 @@ impl App {
         if config.public_url.is_none() {
             config.public_url = Some(format!("http://{local_addr}"));
         }
-        let state = AppState::new(config, clock).await?;
+        let state =
+            AppState::with_metrics(config, clock, crate::telemetry::metrics_handle()).await?;
         Ok(Self {
             listener,
             metrics_listener,

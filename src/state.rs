@@ -36,7 +36,9 @@ pub struct Shared {
     /// Page templates.
     pub templates: Arc<crate::templates::Templates>,
     /// Prometheus exporter.
-    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Prometheus exporter: installed by `latch serve` ([`crate::app::App`]); `None` for an
+    /// application that embeds latch, whose process-wide recorder is its own to choose.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Outgoing mail.
     pub mailer: Arc<crate::mail::Mailer>,
     /// Parsed `trusted_proxies`.
@@ -49,7 +51,24 @@ impl AppState {
     /// Connects and migrates the database and prepares the hasher: everything but the
     /// listener (the CLI's user commands use this too).
     pub async fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let metrics = crate::telemetry::metrics_handle();
+        Self::build(config, clock, None).await
+    }
+
+    /// [`AppState::new`] exporting metrics to `metrics` (what `latch serve` does; the library
+    /// itself never installs a process-wide recorder).
+    pub async fn with_metrics(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> Result<Self, StartError> {
+        Self::build(config, clock, Some(metrics)).await
+    }
+
+    async fn build(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Result<Self, StartError> {
         metrics::gauge!("latch_password_hash_queue_depth").set(0.0);
         let db = Db::connect(&config).await?;
         db.migrate().await?;

@@ -24,6 +24,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(exporter) = state.metrics.as_ref() else {
+        return crate::web::error::ApiError::NotFound.into_response();
+    };
     metrics::gauge!("latch_password_hash_slots_free").set(state.hasher.available_slots() as f64);
     (
         StatusCode::OK,
@@ -31,7 +34,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        state.metrics.render(),
+        exporter.render(),
     )
         .into_response()
 }
