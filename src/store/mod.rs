@@ -11,6 +11,7 @@ pub mod audit;
 mod error;
 pub mod fast_read;
 mod files;
+mod migrate;
 pub mod posts;
 pub mod revocation;
 pub mod sessions;
@@ -51,9 +52,6 @@ macro_rules! db_run {
     };
 }
 pub(crate) use db_run;
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
     /// Opens a pool for the configured database (creating a SQLite file when missing). It
@@ -118,14 +116,11 @@ impl Db {
         }
     }
 
-    /// Applies every migration not yet applied. Safe to run again, and from several
-    /// processes at once (the migrator takes a database lock).
+    /// Applies every migration not yet applied, tracked in `_latch_migrations` (apart from
+    /// an embedding application's own sqlx migrations). Safe to run again, and from several
+    /// processes at once (it takes a database lock).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-        }
-        .map_err(|e| StoreError::Migration(e.to_string()))
+        migrate::run(self).await
     }
 
     /// The file of a SQLite database (`None` for PostgreSQL).

@@ -72,3 +72,79 @@ async fn a_host_app_with_its_own_state_and_fallback_uses_latchs_extractors() {
     assert_eq!(hello.status(), StatusCode::OK);
     assert_eq!(hello.text().await.unwrap(), "welcome back, alice");
 }
+
+/// A host application's own sqlx migrations in a directory of its own.
+fn host_migrations(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("host-migrations");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(
+        path.join("1_notes.sql"),
+        "CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT NOT NULL);",
+    )
+    .unwrap();
+    path
+}
+
+/// The host migrates with sqlx, latch with its own table, in either order, twice.
+async fn host_and_latch_share_a_database(database_url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = sqlx::migrate::Migrator::new(host_migrations(dir.path()))
+        .await
+        .unwrap();
+    let mut config = test_config(Backend::Sqlite, dir.path());
+    config.database_url = database_url;
+    for _ in 0..2 {
+        let db = latch::store::Db::connect(&config).await.unwrap();
+        match &db {
+            latch::store::Db::Sqlite(pool) => host.run(pool).await.unwrap(),
+            latch::store::Db::Postgres(pool) => host.run(pool).await.unwrap(),
+        }
+        db.migrate().await.unwrap();
+        let state = AppState::new(config.clone(), Arc::new(latch::clock::SystemClock))
+            .await
+            .expect("latch starts beside the host's migrations");
+        drop(state);
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latch_migrations_live_apart_from_the_hosts_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    host_and_latch_share_a_database(format!(
+        "sqlite://{}",
+        dir.path().join("shared.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LATCH_TEST_DATABASE_URL and run with --ignored"]
+async fn latch_migrations_live_apart_from_the_hosts_on_postgres() {
+    let url = fresh_postgres_database();
+    host_and_latch_share_a_database(url.clone()).await;
+    drop_postgres_database(&url);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_an_earlier_latch_is_adopted_without_rerunning() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let mut config = test_config(Backend::Sqlite, dir.path());
+    config.database_url = url;
+    let db = latch::store::Db::connect(&config).await.unwrap();
+    let latch::store::Db::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    // What earlier versions did: sqlx's migrator and its `_sqlx_migrations` table.
+    sqlx::migrate!("migrations/sqlite").run(pool).await.unwrap();
+    db.migrate()
+        .await
+        .expect("the old schema is adopted, nothing runs twice");
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _latch_migrations")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert!(rows >= 8, "{rows} adopted");
+    db.migrate().await.unwrap();
+}
