@@ -67,6 +67,14 @@ pub fn metrics_router(state: AppState) -> Router {
     crate::web::with_middleware(crate::ops::metrics_routes(), state)
 }
 
+impl crate::handle::Latch {
+    /// latch's pages and API as a `Router<()>` to merge into an application (see
+    /// [`embedded_router`]).
+    pub fn router(&self) -> Router {
+        embedded_router(self.state().clone())
+    }
+}
+
 /// A bound, ready-to-run latch server.
 pub struct App {
     listener: TcpListener,
@@ -148,7 +156,7 @@ impl App {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let purge = tokio::spawn(purge_loop(state.clone()));
+        let purge = tokio::spawn(crate::handle::purge_loop(state.clone()));
         let limits = crate::server::Limits::from_config(&state.config);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
@@ -179,19 +187,6 @@ impl App {
         purge.abort();
         state.db.close().await;
         Ok(())
-    }
-}
-
-/// Deletes expired sessions every ten minutes.
-async fn purge_loop(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tick.tick().await;
-        match crate::sessions::purge_expired(&state).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "purged expired sessions"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
-        }
     }
 }
 

@@ -26,6 +26,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sessions",
             "csrf",
             "bearer",
+            "handle",
+            "testing",
         ],
     ),
     ("web", &["web"]),

@@ -27,13 +27,14 @@ pub struct MaybeSession(pub Option<ActiveSession>);
 
 impl<S> FromRequestParts<S> for MaybeSession
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         if let Some(cached) = parts.extensions.get::<MaybeSession>() {
             return Ok(cached.clone());
         }
@@ -72,13 +73,14 @@ pub struct CurrentUser(pub Option<AuthUser>);
 
 impl<S> FromRequestParts<S> for CurrentUser
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         if let Some(cached) = parts.extensions.get::<CurrentUser>() {
             return Ok(cached.clone());
         }
@@ -139,13 +141,14 @@ impl IntoResponse for AuthRejection {
 
 impl<S> FromRequestParts<S> for RequireUser
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let api = is_api_path(parts.uri.path());
         let user = <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
             .await
@@ -175,13 +178,14 @@ pub struct Client(pub ClientInfo);
 
 impl<S> FromRequestParts<S> for Client
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -109,13 +109,14 @@ async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection>
 
 impl<T: DeserializeOwned + Send, S> FromRequest<S> for Input<T>
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Rejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let RawBody {
             fields,
             session,
@@ -135,13 +136,14 @@ where
 
 impl<T: DeserializeOwned + Send, S> FromRequest<S> for TokenInput<T>
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Rejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let RawBody { fields, html, .. } = read_body(req, state).await?;
         to_struct(fields)
             .map(TokenInput)

@@ -80,13 +80,14 @@ async fn signed_in_with(
 
 impl<R: Role, S> FromRequestParts<S> for RequireRole<R>
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let user = signed_in_with(parts, state, R::NAME).await?;
         Ok(RequireRole {
             user,
@@ -97,13 +98,14 @@ where
 
 impl<S> FromRequestParts<S> for RequireAdmin
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let RequireRole::<Admin> { user, .. } =
             <RequireRole<Admin> as FromRequestParts<AppState>>::from_request_parts(parts, state)
                 .await?;

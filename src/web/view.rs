@@ -33,13 +33,14 @@ pub struct Frame {
 
 impl<S> FromRequestParts<S> for Frame
 where
-    AppState: FromRef<S>,
+    crate::handle::Latch: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
-        let state = &AppState::from_ref(state);
+        let latch = crate::handle::Latch::from_ref(state);
+        let state = latch.state();
         let MaybeSession(session) =
             <MaybeSession as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         Ok(Frame {

@@ -7,19 +7,19 @@ use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::Router;
 use latch::state::AppState;
-use latch::web::extract::RequireUser;
+use latch::RequireUser;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
 
 #[derive(Clone)]
 struct HostState {
-    latch: AppState,
+    latch: latch::Latch,
     greeting: &'static str,
 }
 
-impl FromRef<HostState> for AppState {
-    fn from_ref(host: &HostState) -> AppState {
+impl FromRef<HostState> for latch::Latch {
+    fn from_ref(host: &HostState) -> latch::Latch {
         host.latch.clone()
     }
 }
@@ -39,9 +39,7 @@ async fn a_host_app_with_its_own_state_and_fallback_uses_latchs_extractors() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     config.public_url = Some(format!("http://{addr}"));
-    let latch = AppState::new(config, Arc::new(latch::clock::SystemClock))
-        .await
-        .unwrap();
+    let latch = latch::Latch::new(config).await.unwrap();
     let host = HostState {
         latch: latch.clone(),
         greeting: "welcome back",
@@ -51,7 +49,7 @@ async fn a_host_app_with_its_own_state_and_fallback_uses_latchs_extractors() {
         .route("/hello", get(hello))
         .fallback(host_404)
         .with_state(host)
-        .merge(latch::app::embedded_router(latch));
+        .merge(latch.router());
     tokio::spawn(async move {
         axum::serve(
             listener,

@@ -10,6 +10,7 @@ mod cli;
 mod contract;
 mod csrf;
 mod embedding;
+mod example_notes;
 mod faults;
 mod files_and_inputs;
 mod hardening;
