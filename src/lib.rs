@@ -19,28 +19,29 @@
 //!
 //! Or protect your own axum routes the way Flask-Login's `login_required` does: declare the
 //! user in the handler's signature. Anonymous API requests get 401, pages a redirect to
-//! `/login?next=…`; [`web::extract::CurrentUser`] makes sign-in optional.
+//! `/login?next=…`; [`CurrentUser`] makes sign-in optional.
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
-//! use latch::web::extract::RequireUser;
+//! use latch::{Config, Latch, RequireUser};
 //!
 //! async fn secret(RequireUser(user): RequireUser) -> String {
 //!     format!("hello, {}", user.username)
 //! }
 //!
 //! # async fn run() -> anyhow::Result<()> {
-//! let config = latch::config::Config { database_url: "sqlite://app.db".into(), ..Default::default() };
-//! let state = latch::state::AppState::new(config, std::sync::Arc::new(latch::clock::SystemClock)).await?;
+//! let latch = Latch::new(Config { database_url: "sqlite://app.db".into(), ..Default::default() }).await?;
 //! let app: Router = Router::new()
 //!     .route("/secret", get(secret))
-//!     .with_state(state.clone())
-//!     .merge(latch::app::embedded_router(state)); // /login, /register, /api/auth/*, …
+//!     .with_state(latch.clone())
+//!     .merge(latch.router()); // /login, /register, /api/auth/*, …
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The layers of the crate and what each may import are in `docs/architecture.md`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
