@@ -21,6 +21,26 @@ pub fn is_api_path(path: &str) -> bool {
     path.starts_with("/api/") || path == "/api" || path.starts_with("/auth/")
 }
 
+/// Whether a refusal of this request is JSON (401/403 in the envelope) rather than a page (a
+/// redirect to the login page): latch's own API paths, and any request whose `Accept` asks
+/// for JSON and not for HTML, so an application's JSON routes behind `RequireUser` answer 401
+/// whatever their path. Browsers (`Accept: text/html,…`) and clients that accept anything
+/// get pages on page paths.
+pub fn wants_json(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> bool {
+    if is_api_path(uri.path()) {
+        return true;
+    }
+    let accept = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_ascii_lowercase();
+    let json = accept.contains("application/json") || accept.contains("+json");
+    json && !accept.contains("text/html")
+}
+
 /// The request's session, if its cookie names a live one.
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<ActiveSession>);
@@ -57,7 +77,7 @@ where
         let session = match value {
             Some(value) => sessions::load(state, &value).await.map_err(|e| Rejection {
                 error: e.into(),
-                html: !is_api_path(parts.uri.path()),
+                html: !wants_json(&parts.uri, &parts.headers),
             })?,
             None => None,
         };
@@ -89,7 +109,7 @@ where
                 .await
                 .map_err(|e| Rejection {
                     error: e.into(),
-                    html: !is_api_path(parts.uri.path()),
+                    html: !wants_json(&parts.uri, &parts.headers),
                 })?,
             None => {
                 let MaybeSession(session) =
@@ -149,7 +169,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
         let latch = crate::handle::Latch::from_ref(state);
         let state = latch.state();
-        let api = is_api_path(parts.uri.path());
+        let api = wants_json(&parts.uri, &parts.headers);
         let user = <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
             .await
             .map_err(AuthRejection::Api)?

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, Rejection};
-use super::extract::{is_api_path, MaybeSession};
+use super::extract::{wants_json, MaybeSession};
 use crate::csrf;
 use crate::domain::FieldErrors;
 use crate::sessions::ActiveSession;
@@ -56,7 +56,7 @@ struct RawBody {
 }
 
 async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection> {
-    let html = !is_api_path(req.uri().path());
+    let html = !wants_json(req.uri(), req.headers());
     let reject = |error| Rejection { error, html };
     let (mut parts, body) = req.into_parts();
     let MaybeSession(session) = MaybeSession::from_request_parts(&mut parts, state).await?;

@@ -14,7 +14,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::error::{ApiError, Rejection};
-use super::extract::{is_api_path, AuthRejection, RequireUser};
+use super::extract::{wants_json, AuthRejection, RequireUser};
 use crate::domain::ADMIN_ROLE;
 use crate::state::AppState;
 use crate::user::AuthUser;
@@ -72,7 +72,7 @@ async fn signed_in_with(
         );
         AuthRejection::Api(Rejection {
             error,
-            html: !is_api_path(parts.uri.path()),
+            html: !wants_json(&parts.uri, &parts.headers),
         })
     })?;
     Ok(user)

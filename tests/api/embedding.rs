@@ -47,6 +47,7 @@ async fn a_host_app_with_its_own_state_and_fallback_uses_latchs_extractors() {
     // Merging panics if both routers had a fallback: latch's embedded router has none.
     let app: Router = Router::new()
         .route("/hello", get(hello))
+        .route("/v1/me", get(hello))
         .fallback(host_404)
         .with_state(host)
         .merge(latch.router());
@@ -62,6 +63,28 @@ async fn a_host_app_with_its_own_state_and_fallback_uses_latchs_extractors() {
     let anonymous = client.get("/hello").await;
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     assert_eq!(anonymous.headers()["location"], "/login?next=%2Fhello");
+    // The refusal follows `Accept`, not the path: the host's JSON route answers 401 JSON.
+    let json = client
+        .http
+        .get(client.url("/v1/me"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::UNAUTHORIZED);
+    let (_, code) = error_code(json).await;
+    assert_eq!(code, "unauthenticated");
+    let browser = client
+        .http
+        .get(client.url("/v1/me"))
+        .header(
+            "Accept",
+            "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), StatusCode::SEE_OTHER);
     let missing = client.get("/no-such-page").await;
     assert_eq!(missing.text().await.unwrap(), "the host's own 404");
     let signup = client.signup("alice", "alice@example.com", PASSWORD).await;
