@@ -161,6 +161,22 @@ pub async fn start(
     })
 }
 
+/// Starts a new signed-in session for user `id` as stored now (an administrator whose own
+/// sessions a change of theirs just ended); `None` when the user is gone.
+pub async fn reissue(
+    state: &AppState,
+    id: i64,
+    remember: bool,
+    client: &ClientInfo,
+) -> Result<Option<NewSession>, StoreError> {
+    match crate::store::users::find_by_id(&state.db, id).await? {
+        Some(record) => Ok(Some(
+            start(state, Some(&record), remember, client, None).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Deletes the session (sign-out, audited) and returns the `Set-Cookie` value that clears
 /// the cookie.
 pub async fn end(

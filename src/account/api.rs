@@ -15,7 +15,6 @@ use crate::account;
 use crate::clock::rfc3339;
 use crate::sessions;
 use crate::state::AppState;
-use crate::store::sessions as session_store;
 use crate::web::error::{axum_json, ApiError};
 use crate::web::extract::{with_cookies, Client, RequireUser};
 use crate::web::input::{Input, NoFields, TokenInput};
@@ -218,8 +217,7 @@ async fn sessions_list(
     session: crate::web::extract::MaybeSession,
 ) -> ApiResult {
     let current = session.0.as_ref().map(|s| s.id());
-    let list =
-        session_store::list_for_user(&state.db, user.id, sessions::lifetimes(&state)).await?;
+    let list = account::sessions(&state, &user).await?;
     let sessions: Vec<_> = list
         .iter()
         .map(|s| {

@@ -639,6 +639,33 @@ pub async fn change_email(
     Ok(())
 }
 
+/// The user's live sessions, newest first (the sessions page and `GET /api/auth/sessions`).
+pub async fn sessions(
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<Vec<session_store::SessionSummary>, StoreError> {
+    session_store::list_for_user(&state.db, user.id, crate::sessions::lifetimes(state)).await
+}
+
+/// The user's most recent security events, newest first (shown on `/account`).
+pub async fn recent_events(
+    state: &AppState,
+    user: &AuthUser,
+    limit: i64,
+) -> Result<Vec<crate::store::audit::AuditRecord>, StoreError> {
+    crate::store::audit::recent(&state.db, Some(user.id), limit).await
+}
+
+/// Saves the optional profile fields (already checked by `parse_profile_name`).
+pub async fn set_profile(
+    state: &AppState,
+    user: &AuthUser,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> Result<(), StoreError> {
+    users::set_profile(&state.db, user.id, first_name, last_name).await
+}
+
 /// Ends one of the user's sessions by its public id (audited); `NotFound` for an unknown id
 /// or another user's, so ids of other accounts reveal nothing.
 pub async fn revoke_session(

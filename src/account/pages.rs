@@ -23,8 +23,7 @@ use crate::clock::rfc3339;
 use crate::domain::{parse_profile_name, FieldErrors};
 use crate::sessions;
 use crate::state::AppState;
-use crate::store::sessions::{self as session_store, ClientInfo};
-use crate::store::{audit as audit_store, users};
+use crate::store::sessions::ClientInfo;
 use crate::user::AuthUser;
 use crate::web::error::ApiError;
 use crate::web::extract::{see_other, with_cookies, Client, MaybeSession, RequireUser};
@@ -57,7 +56,7 @@ async fn account_page(
     errors: &FieldErrors,
     email_value: Option<&str>,
 ) -> HtmlResult {
-    let events = audit_store::recent(&state.db, Some(user.id), 15).await?;
+    let events = account::recent_events(state, user, 15).await?;
     let events: Vec<_> = events
         .iter()
         .map(|e| {
@@ -121,7 +120,7 @@ async fn profile_post(
     );
     match (first, last) {
         (Some(first), Some(last)) if errors.is_empty() => {
-            users::set_profile(&state.db, user.id, first.as_deref(), last.as_deref()).await?;
+            account::set_profile(&state, &user, first.as_deref(), last.as_deref()).await?;
             Ok(see_other("/account?done=profile_saved", &[]))
         }
         _ => {
@@ -234,8 +233,7 @@ async fn sessions_get(
     RawQuery(raw): RawQuery,
 ) -> HtmlResult {
     let current = session.as_ref().map(|s| s.id());
-    let list =
-        session_store::list_for_user(&state.db, user.id, sessions::lifetimes(&state)).await?;
+    let list = account::sessions(&state, &user).await?;
     let rows: Vec<_> = list
         .iter()
         .map(|s| {

@@ -80,6 +80,30 @@ pub fn live(state: &AppState) -> LiveSince {
     LiveSince::at(&state.config, state.clock.now())
 }
 
+/// One page of users ordered by username, optionally only those whose username or email
+/// starts with `prefix` (already NFKC-lower-cased).
+pub async fn list_users(
+    state: &AppState,
+    prefix: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<store::UserPage, StoreError> {
+    store::search(&state.db, prefix, offset, limit, live(state)).await
+}
+
+/// One user as the admin area shows them.
+pub async fn find_user(
+    state: &AppState,
+    id: i64,
+) -> Result<Option<store::AdminUserRecord>, StoreError> {
+    store::find(&state.db, id, live(state)).await
+}
+
+/// Every role that exists (for the role form).
+pub async fn role_names(state: &AppState) -> Result<Vec<String>, StoreError> {
+    store::role_names(&state.db).await
+}
+
 /// Applies `change` to user `id` on `actor`'s authority: the self-protection rules, the
 /// store's transaction (the last-admin rule; a lock is a revocation that also ends API
 /// tokens), then the audit log.

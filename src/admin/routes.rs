@@ -34,7 +34,6 @@ use crate::sessions::{self, ActiveSession, NewSession};
 use crate::state::AppState;
 use crate::store::admin::{self as store, AdminUserRecord, ChangeOutcome, RoleEdit, UserChange};
 use crate::store::sessions::ClientInfo;
-use crate::store::users;
 use crate::user::AuthUser;
 use crate::web::error::{axum_json, ApiError};
 use crate::web::extract::{see_other, Client};
@@ -114,8 +113,6 @@ pub fn user_json(u: &AdminUserRecord) -> AdminUserJson<'_> {
     }
 }
 
-use crate::admin::live;
-
 // ---- Listing ----
 
 /// A parsed `?q=&page=`.
@@ -162,14 +159,7 @@ fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, FieldErrors> {
 
 async fn list(state: &AppState, query: &ListQuery) -> Result<store::UserPage, ApiError> {
     let offset = (query.page - 1) * PAGE_SIZE;
-    Ok(store::search(
-        &state.db,
-        query.q.as_deref(),
-        offset,
-        PAGE_SIZE,
-        live(state),
-    )
-    .await?)
+    Ok(crate::admin::list_users(state, query.q.as_deref(), offset, PAGE_SIZE).await?)
 }
 
 // ---- Changes ----
@@ -248,10 +238,7 @@ async fn apply(
         })?;
     let mut new_session = None;
     if id == actor.id && outcome.sessions_ended > 0 && outcome.after.is_some() {
-        if let Some(record) = users::find_by_id(&state.db, id).await? {
-            new_session =
-                Some(sessions::start(state, Some(&record), remember, client, None).await?);
-        }
+        new_session = sessions::reissue(state, id, remember, client).await?;
     }
     Ok(Applied {
         outcome,
@@ -321,7 +308,7 @@ async fn api_show(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = view::parse_id(&id)?;
-    let user = store::find(&state.db, id, live(&state))
+    let user = crate::admin::find_user(&state, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(axum_json(&json!({ "user": user_json(&user) })))
@@ -554,7 +541,7 @@ async fn user_page(
     notice: Option<&str>,
     form_error: Option<String>,
 ) -> HtmlResult {
-    let all_roles = store::role_names(&state.db).await?;
+    let all_roles = crate::admin::role_names(state).await?;
     view::render(
         state,
         frame,
@@ -572,7 +559,7 @@ async fn user_page(
 
 async fn load_target(state: &AppState, id: &str) -> Result<AdminUserRecord, ApiError> {
     let id = view::parse_id(id)?;
-    store::find(&state.db, id, live(state))
+    crate::admin::find_user(state, id)
         .await?
         .ok_or(ApiError::NotFound)
 }
