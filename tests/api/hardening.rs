@@ -3,7 +3,7 @@
 //! walking through the throttle, unthrottled current-password checks, unbounded
 //! identifiers, and the CLI's password path. Each test fails without its fix.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -19,13 +19,19 @@ const TRIALS: usize = 5;
 
 /// Signs in as `login` from fresh clients, two at a time, until `stop`; returns the session
 /// cookie of every sign-in that answered 200.
-async fn sign_in_loop(base: String, login: String, stop: Arc<AtomicBool>) -> Vec<String> {
+async fn sign_in_loop(
+    base: String,
+    login: String,
+    stop: Arc<AtomicBool>,
+    successes: Arc<AtomicUsize>,
+) -> Vec<String> {
     let mut cookies = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let client = TestClient::new(&base);
         let response = client.login(&login, PASSWORD, true).await;
         if response.status() == StatusCode::OK {
             cookies.extend(client.session_cookie());
+            successes.fetch_add(1, Ordering::SeqCst);
         }
     }
     cookies
@@ -39,17 +45,19 @@ where
     G: std::future::Future<Output = ()>,
 {
     let stop = Arc::new(AtomicBool::new(false));
+    let successes = Arc::new(AtomicUsize::new(0));
     let loops: Vec<_> = (0..2)
         .map(|_| {
-            tokio::spawn(sign_in_loop(
-                app.addr.clone(),
-                login.to_owned(),
-                stop.clone(),
-            ))
+            let (base, login) = (app.addr.clone(), login.to_owned());
+            tokio::spawn(sign_in_loop(base, login, stop.clone(), successes.clone()))
         })
         .collect();
-    // Let the loops get going, so sign-ins are in flight when the revocation commits.
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    // Let the loops get going (on a loaded machine too), so sign-ins are in flight when the
+    // revocation commits.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while successes.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     revoke.await;
     stop.store(true, Ordering::SeqCst);
     let mut cookies = Vec::new();
