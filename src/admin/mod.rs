@@ -3,6 +3,8 @@
 //! [`end_all_sessions`], so the rules (no self-lock, at least one administrator), the ended
 //! sessions and tokens and the audit events are the same whichever door was used.
 
+pub mod api;
+pub mod pages;
 pub mod routes;
 
 use crate::audit::{self, Event, Subject};
