@@ -210,6 +210,9 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
+        if peer.is_none() {
+            warn_no_connect_info();
+        }
         let ip = peer.map(|peer| {
             let forwarded: Vec<&str> = parts
                 .headers
@@ -252,5 +255,18 @@ pub fn append_cookies(response: &mut Response, set_cookies: &[String]) {
         if let Ok(value) = header::HeaderValue::from_str(cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
+    }
+}
+
+/// Says once, loudly, that the application is served without `ConnectInfo`: per-IP limits
+/// and client addresses cannot work then, and that must not go unnoticed.
+fn warn_no_connect_info() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(
+            "latch is served without ConnectInfo<SocketAddr>: per-IP limits and client \
+             addresses are off; serve with \
+             `into_make_service_with_connect_info::<SocketAddr>()`"
+        );
     }
 }
