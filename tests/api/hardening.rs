@@ -343,9 +343,13 @@ fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
 db_test! {
     async fn sec_a8_parallel_wrong_passwords_get_at_most_the_limit_of_evaluations(app) {
         app.create_user("alice").await;
+        let hashes = app.state.hasher.computations();
         let statuses = parallel_sign_ins(&app, "alice", 50, 0).await;
         assert_eq!(count(&statuses, StatusCode::UNAUTHORIZED), 5, "{statuses:?}");
         assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 45, "{statuses:?}");
+        // At most the limit was evaluated: a refused attempt costs no Argon2 work.
+        let evaluated = app.state.hasher.computations() - hashes;
+        assert_eq!(evaluated, 5, "{evaluated} passwords were checked");
         assert_eq!(app.login("alice", PASSWORD, false).await.status(), StatusCode::TOO_MANY_REQUESTS);
         // An identifier with no account behaves the same.
         let statuses = parallel_sign_ins(&app, "ghost", 30, 0).await;

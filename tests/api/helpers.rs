@@ -52,6 +52,8 @@ pub struct TestApp {
     pub addr: String,
     pub clock: ManualClock,
     pub db: Db,
+    /// The running application's state (to observe work such as hashes computed).
+    pub state: latch::state::AppState,
     pub client: TestClient,
     pub outbox: std::path::PathBuf,
     pub database_url: String,
@@ -135,6 +137,7 @@ impl TestApp {
             .unwrap();
         let addr = format!("http://{}", app.local_addr());
         let db = app.state().db.clone();
+        let state = app.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -144,6 +147,7 @@ impl TestApp {
             addr,
             clock,
             db,
+            state,
             client,
             outbox,
             database_url,
