@@ -16,7 +16,36 @@ use crate::user::AuthUser;
 
 /// The admin routes: pages and JSON side by side.
 pub fn routes() -> axum::Router<AppState> {
-    routes::router()
+    axum::Router::new()
+        .route("/admin/users", axum::routing::get(pages::users_get))
+        .route("/admin/users/{id}", axum::routing::get(pages::user_get))
+        .route(
+            "/admin/users/{id}/lock",
+            axum::routing::post(pages::lock_post),
+        )
+        .route(
+            "/admin/users/{id}/roles",
+            axum::routing::post(pages::roles_post),
+        )
+        .route(
+            "/admin/users/{id}/sessions",
+            axum::routing::post(pages::sessions_post),
+        )
+        .route(
+            "/admin/users/{id}/delete",
+            axum::routing::get(pages::delete_get).post(pages::delete_post),
+        )
+        .route("/api/admin/users", axum::routing::get(api::api_list))
+        .route(
+            "/api/admin/users/{id}",
+            axum::routing::get(api::api_show)
+                .patch(api::api_patch)
+                .delete(api::api_delete),
+        )
+        .route(
+            "/api/admin/users/{id}/sessions",
+            axum::routing::delete(api::api_revoke_sessions),
+        )
 }
 
 /// Who makes an administrative change.

@@ -1,5 +1,6 @@
-//! The admin area: `/admin/users` (pages, [`super::pages`]) and `/api/admin/users` (JSON,
-//! [`super::api`]), for administrators
+//! What the admin pages ([`super::pages`], `/admin/users`) and the JSON API ([`super::api`],
+//! `/api/admin/users`) share: listing, the change an admin applies, the user JSON. The routes
+//! themselves are assembled by [`crate::admin::routes`]. For administrators
 //! only; every handler declares [`RequireAdmin`], so anonymous callers get 401 / a redirect
 //! to sign-in and other users 403.
 //!
@@ -19,8 +20,6 @@
 //! (200 `{"revoked": n}`). The user objects here are docs/http-api.md's `User` plus `locked`,
 //! `last_sign_in_at` and `active_sessions`.
 
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
 
 use crate::admin::{Actor as AdminActor, AdminError};
@@ -42,40 +41,6 @@ pub(super) const MAX_PAGE: i64 = 1_000_000_000;
 
 /// Longest search prefix, in characters (an address is at most 254).
 pub(super) const MAX_QUERY: usize = 254;
-
-/// The admin routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(super::pages::users_get))
-        .route("/admin/users/{id}", get(super::pages::user_get))
-        .route(
-            "/admin/users/{id}/lock",
-            axum::routing::post(super::pages::lock_post),
-        )
-        .route(
-            "/admin/users/{id}/roles",
-            axum::routing::post(super::pages::roles_post),
-        )
-        .route(
-            "/admin/users/{id}/sessions",
-            axum::routing::post(super::pages::sessions_post),
-        )
-        .route(
-            "/admin/users/{id}/delete",
-            get(super::pages::delete_get).post(super::pages::delete_post),
-        )
-        .route("/api/admin/users", get(super::api::api_list))
-        .route(
-            "/api/admin/users/{id}",
-            get(super::api::api_show)
-                .patch(super::api::api_patch)
-                .delete(super::api::api_delete),
-        )
-        .route(
-            "/api/admin/users/{id}/sessions",
-            axum::routing::delete(super::api::api_revoke_sessions),
-        )
-}
 
 /// The admin view of a user: docs/http-api.md's `User` plus lock state, last sign-in and live
 /// session count. Never a password hash.
