@@ -391,9 +391,10 @@ async fn replace_password(
         new_hash: Some(&hash),
         keep_api_tokens: replacement.keep_api_tokens,
     };
+    // `None`: the account was deleted meanwhile.
     let revoked = revocation::revoke(&state.db, user.id, revocation)
         .await?
-        .ok_or(AccountError::InvalidToken)?;
+        .ok_or(StoreError::NotFound)?;
     let subject = Subject::user(user.id, &user.username);
     let detail = format!(
         "{}sessions_ended={} api_tokens_ended={}",
