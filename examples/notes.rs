@@ -1,6 +1,9 @@
 //! A small notes application with latch in front: its own state and routes, latch's sign-up,
-//! sign-in and account pages merged in, every notes route behind `RequireUser`, and one
-//! admin-only route behind `RequireAdmin`.
+//! sign-in and account pages nested under `/auth`, every notes route behind `RequireUser`, and
+//! one admin-only route behind `RequireAdmin`.
+//!
+//! `public_url` ends in `/auth`, the prefix latch is nested under: refusals on the notes routes
+//! then redirect to `/auth/login`, and mailed links point under `/auth` too.
 //!
 //! ```sh
 //! cargo run --example notes            # http://127.0.0.1:3000/notes
@@ -80,7 +83,7 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The whole application: its routes with its state, then latch's pages and API.
+/// The whole application: its routes with its state, then latch's pages and API under `/auth`.
 pub fn app(latch: Latch) -> Router {
     let state = Notes {
         latch: latch.clone(),
@@ -90,7 +93,7 @@ pub fn app(latch: Latch) -> Router {
         .route("/notes", get(list).post(add))
         .route("/admin/stats", get(stats))
         .with_state(state)
-        .merge(latch.router())
+        .nest("/auth", latch.router())
 }
 
 #[allow(dead_code)]
@@ -98,7 +101,7 @@ pub fn app(latch: Latch) -> Router {
 async fn main() -> anyhow::Result<()> {
     let config = Config {
         database_url: "sqlite://notes.db".into(),
-        public_url: Some("http://127.0.0.1:3000".into()),
+        public_url: Some("http://127.0.0.1:3000/auth".into()),
         ..Default::default()
     };
     let latch = Latch::new(config).await?;

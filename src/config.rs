@@ -18,7 +18,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `sqlite://path` or `postgres://…`.
     pub database_url: String,
-    /// External origin (`https://auth.example.com`); defaults to `http://<bind>`.
+    /// External URL of latch's pages (`https://auth.example.com`, or with a path such as
+    /// `https://example.com/auth` when latch is mounted under a prefix); defaults to
+    /// `http://<bind>`.
     pub public_url: Option<String>,
     /// Directory where mail is written when no SMTP server is configured.
     pub mail_outbox: PathBuf,
@@ -202,6 +204,13 @@ impl Config {
                     "must be an http:// or https:// origin, like https://auth.example.com",
                 ));
             }
+            if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+                return Err(invalid(
+                    "public_url",
+                    "must be an origin with an optional path (no user, query or fragment), \
+                     like https://example.com/auth",
+                ));
+            }
         }
         if let Some(smtp) = &self.smtp_url {
             let url = url::Url::parse(smtp)
@@ -322,6 +331,16 @@ impl Config {
                 message: "must start with sqlite:// or postgres://".into(),
             })
         }
+    }
+
+    /// The path of `public_url` without its trailing slash: `""` for `https://example.com`,
+    /// `/auth` for `https://example.com/auth/`. latch's pages, links and redirects live under it.
+    pub fn base_path(&self) -> String {
+        self.public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
     }
 
     /// Whether cookies must be `Secure` and `__Host-` prefixed.
@@ -618,5 +637,27 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validate().is_ok() && config.is_https());
+        assert_eq!(config.base_path(), "");
+    }
+
+    #[test]
+    fn public_url_path_is_the_base_path() {
+        let config = Config {
+            public_url: Some("https://example.com/auth/".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
+        assert_eq!(config.base_path(), "/auth");
+        for bad in [
+            "https://example.com/auth?x=1",
+            "https://example.com/#x",
+            "https://u@example.com",
+        ] {
+            let config = Config {
+                public_url: Some(bad.into()),
+                ..Config::default()
+            };
+            assert!(config.validate().is_err(), "{bad}");
+        }
     }
 }

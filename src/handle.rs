@@ -52,6 +52,7 @@ impl Latch {
 
     /// [`Latch::new`] with another time source (tests move a [`crate::clock::ManualClock`]).
     pub async fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        config.validate()?;
         let state = AppState::new(config, clock).await?;
         let task = tokio::spawn(purge_loop(state.clone()));
         Ok(Self {
@@ -60,9 +61,68 @@ impl Latch {
         })
     }
 
+    /// A [`LatchBuilder`], starting from the default configuration.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), latch::StartError> {
+    /// let latch = latch::Latch::builder()
+    ///     .database_url("sqlite://app.db")
+    ///     .public_url("https://example.com/auth")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> LatchBuilder {
+        LatchBuilder {
+            config: Config::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
     /// The shared state (database, configuration, hasher…), for capability functions.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+}
+
+/// Builds a [`Latch`] setting by setting; [`LatchBuilder::config`] takes a whole [`Config`]
+/// (for instance one read by [`Config::load`]).
+#[must_use]
+pub struct LatchBuilder {
+    config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+impl LatchBuilder {
+    /// Replaces every setting.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// `sqlite://path` or `postgres://…`.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.config.database_url = url.into();
+        self
+    }
+
+    /// The external URL of latch's pages, with the prefix latch is nested under, if any
+    /// (`https://example.com/auth`): links, redirects and mailed links follow it.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.config.public_url = Some(url.into());
+        self
+    }
+
+    /// Another time source.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the settings, connects, migrates and starts the cleanup task.
+    pub async fn build(self) -> Result<Latch, StartError> {
+        Latch::with_clock(self.config, self.clock).await
     }
 }
 

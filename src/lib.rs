@@ -81,6 +81,7 @@ pub mod web;
 pub mod werkzeug;
 
 pub use config::Config;
-pub use handle::Latch;
+pub use handle::{Latch, LatchBuilder};
+pub use state::StartError;
 pub use web::extract::{CurrentUser, RequireUser};
 pub use web::roles::{RequireAdmin, RequireRole};

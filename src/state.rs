@@ -35,7 +35,6 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Page templates.
     pub templates: Arc<crate::templates::Templates>,
-    /// Prometheus exporter.
     /// Prometheus exporter: installed by `latch serve` ([`crate::app::App`]); `None` for an
     /// application that embeds latch, whose process-wide recorder is its own to choose.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -45,6 +44,9 @@ pub struct Shared {
     pub trusted_proxies: Arc<Vec<crate::domain::client_ip::IpRange>>,
     /// SQLite only: inline read path for the session lookup (see [`crate::store::fast_read`]).
     pub session_reader: Option<crate::store::fast_read::SqliteReader>,
+    /// The path of `public_url` (`""` or like `/auth`): the prefix of latch's pages when a
+    /// proxy strips it or an application nests latch there (see `web::base`).
+    pub base_path: Arc<str>,
 }
 
 impl AppState {
@@ -96,6 +98,7 @@ impl AppState {
         });
         Ok(Self(Arc::new(Shared {
             session_reader,
+            base_path: Arc::from(config.base_path()),
             mailer: Arc::new(mailer),
             trusted_proxies: Arc::new(trusted_proxies),
             config: Arc::new(config),
@@ -111,6 +114,9 @@ impl AppState {
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),

@@ -25,6 +25,7 @@ use crate::sessions;
 use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
 use crate::user::AuthUser;
+use crate::web::base::Base;
 use crate::web::error::ApiError;
 use crate::web::extract::{see_other, with_cookies, Client, MaybeSession, RequireUser};
 use crate::web::input::{Input, NoFields};
@@ -121,7 +122,10 @@ async fn profile_post(
     match (first, last) {
         (Some(first), Some(last)) if errors.is_empty() => {
             account::set_profile(&state, &user, first.as_deref(), last.as_deref()).await?;
-            Ok(see_other("/account?done=profile_saved", &[]))
+            Ok(see_other(
+                &frame.base.join("/account?done=profile_saved"),
+                &[],
+            ))
         }
         _ => {
             account_page(
@@ -152,7 +156,7 @@ async fn password_post(
             let remember = session.as_ref().is_some_and(|s| s.remember());
             let new = sessions::start(&state, Some(&record), remember, &client, None).await?;
             Ok(see_other(
-                "/account?done=password_changed",
+                &frame.base.join("/account?done=password_changed"),
                 &[new.set_cookie],
             ))
         }
@@ -207,7 +211,10 @@ async fn email_post(
     let email = input.data.email.as_deref().unwrap_or_default();
     let password = input.data.password.as_deref().unwrap_or_default();
     match account::change_email(&state, &user, password, email, &client).await {
-        Ok(()) => Ok(see_other("/account?done=email_change_sent", &[])),
+        Ok(()) => Ok(see_other(
+            &frame.base.join("/account?done=email_change_sent"),
+            &[],
+        )),
         Err(e) => form_error(&state, &frame, &user, e, "password", Some(email)).await,
     }
 }
@@ -220,7 +227,10 @@ async fn resend_post(
     _input: Input<NoFields>,
 ) -> HtmlResult {
     match account::resend_verification(&state, &user, &client).await {
-        Ok(()) => Ok(see_other("/account?done=verification_sent", &[])),
+        Ok(()) => Ok(see_other(
+            &frame.base.join("/account?done=verification_sent"),
+            &[],
+        )),
         Err(e) => form_error(&state, &frame, &user, e, "email", None).await,
     }
 }
@@ -264,22 +274,30 @@ async fn revoke_post(
     RequireUser(user): RequireUser,
     Client(client): Client,
     Path(id): Path<String>,
+    base: Base,
     _input: Input<NoFields>,
 ) -> HtmlResult {
     let id = view::parse_id(&id)?;
     account::revoke_session(&state, &user, id, &client).await?;
-    Ok(see_other("/account/sessions?done=session_revoked", &[]))
+    Ok(see_other(
+        &base.join("/account/sessions?done=session_revoked"),
+        &[],
+    ))
 }
 
 async fn revoke_others_post(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
     Client(client): Client,
+    base: Base,
     input: Input<NoFields>,
 ) -> HtmlResult {
     let keep = input.session.as_ref().map(|s| s.id());
     account::revoke_other_sessions(&state, &user, keep, &client).await?;
-    Ok(see_other("/account/sessions?done=others_revoked", &[]))
+    Ok(see_other(
+        &base.join("/account/sessions?done=others_revoked"),
+        &[],
+    ))
 }
 
 /// A frame whose session exists (anonymous if need be), for forms shown to visitors.
@@ -287,12 +305,14 @@ async fn visitor_frame(
     state: &AppState,
     session: Option<sessions::ActiveSession>,
     client: &ClientInfo,
+    base: Base,
 ) -> Result<(Frame, Vec<String>), ApiError> {
     let (session, cookies) = view::ensure_session(state, session, client).await?;
     let frame = Frame {
         user: session.user(),
         csrf_token: Some(session.csrf_token()),
         flash: None,
+        base,
     };
     Ok((frame, cookies))
 }
@@ -301,8 +321,9 @@ async fn forgot_get(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
+    base: Base,
 ) -> HtmlResult {
-    let (frame, cookies) = visitor_frame(&state, session, &client).await?;
+    let (frame, cookies) = visitor_frame(&state, session, &client, base).await?;
     let extra = context! { errors => context! {}, sent => false };
     let page = view::render(
         &state,
@@ -354,9 +375,10 @@ async fn reset_get(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
+    base: Base,
     RawQuery(raw): RawQuery,
 ) -> HtmlResult {
-    let (frame, cookies) = visitor_frame(&state, session, &client).await?;
+    let (frame, cookies) = visitor_frame(&state, session, &client, base).await?;
     let token = view::query_param(raw.as_deref(), "token");
     let form_error = token.is_none().then(|| ApiError::InvalidToken.message());
     let extra = context! { token => token, errors => context! {}, form_error => form_error };
@@ -393,7 +415,7 @@ async fn reset_post(
     .await
     {
         Ok(_) => Ok(see_other(
-            "/login",
+            &frame.base.join("/login"),
             &[
                 sessions::removal_cookie(&state),
                 view::flash_cookie(&state, "password_reset"),

@@ -10,6 +10,7 @@ use crate::sessions::{self};
 use crate::state::AppState;
 use crate::store::admin::{self as store, AdminUserRecord, RoleEdit, UserChange};
 use crate::user::AuthUser;
+use crate::web::base::Base;
 use crate::web::error::ApiError;
 use crate::web::extract::{see_other, Client};
 use crate::web::input::{Input, NoFields};
@@ -146,9 +147,11 @@ pub(super) async fn page_change(
                 .as_ref()
                 .is_some_and(AdminUserRecord::is_active_admin);
             let location = if target.id == admin.id && !still_admin {
-                "/dashboard".to_owned()
+                frame.base.join("/dashboard")
             } else {
-                format!("/admin/users/{}?done={done}", target.id)
+                frame
+                    .base
+                    .join(&format!("/admin/users/{}?done={done}", target.id))
             };
             Ok(see_other(&location, &cookies))
         }
@@ -255,16 +258,20 @@ pub(super) async fn sessions_post(
     RequireAdmin(admin): RequireAdmin,
     Client(client): Client,
     Path(id): Path<String>,
+    base: Base,
     _csrf: Input<NoFields>,
 ) -> HtmlResult {
     let id = view::parse_id(&id)?;
     revoke_sessions(&state, &admin, &client, id).await?;
     if id == admin.id {
         // That included this very session.
-        return Ok(see_other("/login", &[sessions::removal_cookie(&state)]));
+        return Ok(see_other(
+            &base.join("/login"),
+            &[sessions::removal_cookie(&state)],
+        ));
     }
     Ok(see_other(
-        &format!("/admin/users/{id}?done=sessions_revoked"),
+        &base.join(&format!("/admin/users/{id}?done=sessions_revoked")),
         &[],
     ))
 }
@@ -329,7 +336,10 @@ pub(super) async fn delete_post(
     };
     let actor = Actor::new(&admin, &client, input.session.as_ref());
     match apply(&state, &actor, target.id, &change, "user").await {
-        Ok(_) => Ok(see_other("/admin/users?done=user_deleted", &[])),
+        Ok(_) => Ok(see_other(
+            &frame.base.join("/admin/users?done=user_deleted"),
+            &[],
+        )),
         Err(ApiError::Validation(errors)) => delete_page(
             &state,
             &frame,

@@ -13,6 +13,7 @@ use crate::auth::{self, Credentials, LoginInput, NewAccount, SignInError, Signup
 use crate::domain::{FieldErrors, NextPath};
 use crate::sessions;
 use crate::state::AppState;
+use crate::web::base::Base;
 use crate::web::error::ApiError;
 use crate::web::extract::{append_cookies, see_other, Client, MaybeSession, RequireUser};
 use crate::web::input::{Input, NoFields};
@@ -69,6 +70,7 @@ fn safe_next(raw: Option<&str>) -> Option<String> {
 
 async fn index_get(
     State(state): State<AppState>,
+    base: Base,
     MaybeSession(session): MaybeSession,
     headers: HeaderMap,
 ) -> PageResult {
@@ -77,6 +79,7 @@ async fn index_get(
         user: user.clone(),
         csrf_token: session.map(|s| s.csrf_token()),
         flash: view::read_flash(&headers),
+        base: base.clone(),
     };
     render(
         &state,
@@ -90,6 +93,7 @@ async fn index_get(
 
 async fn login_get(
     State(state): State<AppState>,
+    base: Base,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
     raw_query: RawQuery,
@@ -98,7 +102,7 @@ async fn login_get(
     let query = NextQuery::from_raw(raw_query);
     if session.as_ref().and_then(|s| s.user()).is_some() {
         return Ok(see_other(
-            NextPath::or_dashboard(query.next.as_deref()).as_str(),
+            NextPath::or_dashboard(query.next.as_deref(), base.as_str()).as_str(),
             &[],
         ));
     }
@@ -107,6 +111,7 @@ async fn login_get(
         user: None,
         csrf_token: Some(session.csrf_token()),
         flash: view::read_flash(&headers),
+        base: base.clone(),
     };
     let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
     render(
@@ -121,6 +126,7 @@ async fn login_get(
 
 async fn login_post(
     State(state): State<AppState>,
+    base: Base,
     Client(client): Client,
     headers: HeaderMap,
     raw_query: RawQuery,
@@ -135,6 +141,7 @@ async fn login_post(
             user: None,
             csrf_token: session.as_ref().map(|s| s.csrf_token()),
             flash: view::read_flash(&headers),
+            base: base.clone(),
         };
         let extra = context! {
             next => next.clone(),
@@ -153,7 +160,7 @@ async fn login_post(
             let remember = data.remember_me.unwrap_or(false);
             let new =
                 sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;
-            let target = NextPath::or_dashboard(next.as_deref());
+            let target = NextPath::or_dashboard(next.as_deref(), base.as_str());
             Ok(see_other(
                 target.as_str(),
                 &[new.set_cookie, view::flash_cookie(&state, "signed_in")],
@@ -177,6 +184,7 @@ async fn login_post(
 
 async fn register_get(
     State(state): State<AppState>,
+    base: Base,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
     raw_query: RawQuery,
@@ -184,13 +192,14 @@ async fn register_get(
 ) -> PageResult {
     let query = NextQuery::from_raw(raw_query);
     if session.as_ref().and_then(|s| s.user()).is_some() {
-        return Ok(see_other("/dashboard", &[]));
+        return Ok(see_other(&base.join("/dashboard"), &[]));
     }
     let (session, cookies) = view::ensure_session(&state, session, &client).await?;
     let frame = Frame {
         user: None,
         csrf_token: Some(session.csrf_token()),
         flash: view::read_flash(&headers),
+        base: base.clone(),
     };
     let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
     render(
@@ -213,6 +222,7 @@ struct RegisterForm {
 
 async fn register_post(
     State(state): State<AppState>,
+    base: Base,
     Client(client): Client,
     headers: HeaderMap,
     raw_query: RawQuery,
@@ -233,6 +243,7 @@ async fn register_post(
             user: None,
             csrf_token: session.as_ref().map(|s| s.csrf_token()),
             flash: view::read_flash(&headers),
+            base: base.clone(),
         };
         let extra = context! { next => next.clone(), values => values.clone(), errors => view::first_messages(&errors) };
         render(&state, &frame, "register.html", status, extra, &[])
@@ -245,7 +256,7 @@ async fn register_post(
         Ok(user) => {
             let new =
                 sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
-            let target = NextPath::or_dashboard(next.as_deref());
+            let target = NextPath::or_dashboard(next.as_deref(), base.as_str());
             Ok(see_other(
                 target.as_str(),
                 &[new.set_cookie, view::flash_cookie(&state, "welcome")],
@@ -263,25 +274,30 @@ async fn register_post(
 
 async fn logout_post(
     State(state): State<AppState>,
+    base: Base,
     MaybeSession(session): MaybeSession,
     Client(client): Client,
     request: Request,
 ) -> PageResult {
     let Some(session) = session else {
-        return Ok(see_other("/", &[sessions::removal_cookie(&state)]));
+        return Ok(see_other(
+            &base.join("/"),
+            &[sessions::removal_cookie(&state)],
+        ));
     };
     if let Err(rejection) = Input::<NoFields>::from_request(request, &state).await {
         return Ok(rejection.into_response());
     }
     let clear = sessions::end(&state, &session, &client).await?;
     Ok(see_other(
-        "/",
+        &base.join("/"),
         &[clear, view::flash_cookie(&state, "signed_out")],
     ))
 }
 
 async fn dashboard_get(
     State(state): State<AppState>,
+    base: Base,
     RequireUser(user): RequireUser,
     MaybeSession(session): MaybeSession,
     headers: HeaderMap,
@@ -290,6 +306,7 @@ async fn dashboard_get(
         user: Some(user),
         csrf_token: session.map(|s| s.csrf_token()),
         flash: view::read_flash(&headers),
+        base: base.clone(),
     };
     render(
         &state,

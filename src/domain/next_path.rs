@@ -9,7 +9,7 @@ use percent_encoding::percent_decode_str;
 /// assert_eq!(NextPath::parse("/posts/3?tab=edit").unwrap().as_str(), "/posts/3?tab=edit");
 /// assert!(NextPath::parse("//evil.example").is_none());
 /// assert!(NextPath::parse("/%5Cevil.example").is_none());
-/// assert_eq!(NextPath::or_dashboard(Some("https:evil.example")).as_str(), "/dashboard");
+/// assert_eq!(NextPath::or_dashboard(Some("https:evil.example"), "").as_str(), "/dashboard");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextPath(String);
@@ -57,10 +57,12 @@ impl NextPath {
         Some(Self(decoded))
     }
 
-    /// The safe path, or `/dashboard` when `raw` is missing or unsafe.
-    pub fn or_dashboard(raw: Option<&str>) -> Self {
+    /// The safe path, or the dashboard (under `base`, the prefix of latch's pages, which comes
+    /// from the configuration or the application, never from the request) when `raw` is
+    /// missing or unsafe.
+    pub fn or_dashboard(raw: Option<&str>, base: &str) -> Self {
         raw.and_then(Self::parse)
-            .unwrap_or_else(|| Self("/dashboard".into()))
+            .unwrap_or_else(|| Self(format!("{base}/dashboard")))
     }
 
     /// The path to put in `Location`.
@@ -103,7 +105,10 @@ mod tests {
         ];
         for value in corpus {
             assert!(NextPath::parse(value).is_none(), "{value:?} was accepted");
-            assert_eq!(NextPath::or_dashboard(Some(value)).as_str(), "/dashboard");
+            assert_eq!(
+                NextPath::or_dashboard(Some(value), "").as_str(),
+                "/dashboard"
+            );
         }
     }
 
@@ -162,7 +167,7 @@ mod properties {
     fn assert_same_origin(raw: &str) -> Result<(), TestCaseError> {
         let origin = Url::parse("https://latch.example:8443/some/page?x=1")
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let target = NextPath::or_dashboard(Some(raw));
+        let target = NextPath::or_dashboard(Some(raw), "");
         let resolved = origin
             .join(target.as_str())
             .map_err(|e| TestCaseError::fail(format!("{raw:?} -> {target:?}: {e}")))?;

@@ -19,27 +19,22 @@
 //! body are ignored (Z3). Titles and bodies are printed through autoescaping templates, so
 //! markup in them is inert (H3).
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+pub mod api;
+mod pages;
+
+pub use api::{post_json, PostEnvelope, PostJson, PostList};
+
 use axum::routing::{get, post};
 use axum::Router;
-use minijinja::context;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 
-use crate::clock::rfc3339;
 use crate::domain::{FieldErrors, ADMIN_ROLE};
 use crate::state::AppState;
 use crate::store::posts::{self, PostRecord};
 use crate::store::users;
 use crate::user::AuthUser;
-use crate::web::error::{axum_json, ApiError};
-use crate::web::extract::{see_other, RequireUser};
-use crate::web::input::{Input, NoFields};
-use crate::web::openapi::{CsrfHeader, ErrorBody};
-use crate::web::view::{self, Frame, HtmlResult};
-use utoipa::ToSchema;
+use crate::web::error::ApiError;
+use crate::web::view;
 
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 200;
@@ -49,15 +44,18 @@ pub const MAX_BODY: usize = 20_000;
 /// The posts routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/posts", get(list_get))
-        .route("/posts/new", get(new_get).post(new_post))
-        .route("/posts/{id}", get(show_get))
-        .route("/posts/{id}/edit", get(edit_get).post(edit_post))
-        .route("/posts/{id}/delete", post(delete_post))
-        .route("/api/posts", get(api_list).post(api_create))
+        .route("/posts", get(pages::list_get))
+        .route("/posts/new", get(pages::new_get).post(pages::new_post))
+        .route("/posts/{id}", get(pages::show_get))
+        .route(
+            "/posts/{id}/edit",
+            get(pages::edit_get).post(pages::edit_post),
+        )
+        .route("/posts/{id}/delete", post(pages::delete_post))
+        .route("/api/posts", get(api::list).post(api::create))
         .route(
             "/api/posts/{id}",
-            get(api_show).patch(api_update).delete(api_delete),
+            get(api::show).patch(api::update).delete(api::delete),
         )
 }
 
@@ -168,7 +166,7 @@ impl TryFrom<&PostInput> for PostFields {
 }
 
 /// A partial change: the fields given, each valid.
-fn parse_patch(input: &PostInput) -> Result<(Option<String>, Option<String>), FieldErrors> {
+pub fn parse_patch(input: &PostInput) -> Result<(Option<String>, Option<String>), FieldErrors> {
     let mut errors = FieldErrors::new();
     if input.title.is_none() && input.body.is_none() {
         errors.add("title", "Give a new title, a new body, or both.");
@@ -186,331 +184,51 @@ fn parse_patch(input: &PostInput) -> Result<(Option<String>, Option<String>), Fi
     errors.into_result(|| Some((title, body)))
 }
 
-/// docs/http-api.md's `Post` object.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Post)]
-pub struct PostJson<'a> {
-    id: i64,
-    title: &'a str,
-    body: &'a str,
-    author_id: i64,
-    created_at: String,
-    updated_at: String,
-}
-
-/// The JSON form of a post.
-pub fn post_json(post: &PostRecord) -> PostJson<'_> {
-    PostJson {
-        id: post.id,
-        title: &post.title,
-        body: &post.body,
-        author_id: post.author_id,
-        created_at: rfc3339(post.created_at),
-        updated_at: rfc3339(post.updated_at),
-    }
-}
-
-// ---- JSON API ----
-
-type ApiResult = Result<Response, ApiError>;
-
-/// `POST /api/posts`: 201 `{"post": Post}` written by the caller.
-#[utoipa::path(
-    post, path = "/api/posts", tag = "posts", security(("session" = []), ("bearer" = [])), params(CsrfHeader), request_body(content((PostInput = "application/json"), (PostInput = "application/x-www-form-urlencoded"))),
-    responses(
-        (status = 201, description = "Created, written by the caller.", body = PostEnvelope,
-            links(("show_post" = (operation_id = "posts_show", parameters(("id" = "$response.body#/post/id")))),
-                  ("update_post" = (operation_id = "posts_update", parameters(("id" = "$response.body#/post/id")))),
-                  ("delete_post" = (operation_id = "posts_delete", parameters(("id" = "$response.body#/post/id")))))),
-        (status = 422, description = "`validation_failed`: a missing, too long or multi-line title, or a missing or too long body.", body = ErrorBody),
-    ),
-)]
-async fn api_create(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    input: Input<PostInput>,
-) -> ApiResult {
-    let fields = PostFields::try_from(&input.data).map_err(ApiError::Validation)?;
-    let post = posts::insert(
-        &state.db,
-        user.id,
-        &fields.title,
-        &fields.body,
-        state.clock.now(),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum_json(&json!({ "post": post_json(&post) })),
-    )
-        .into_response())
-}
-
-/// `GET /api/posts`: the caller's posts, newest first.
-#[utoipa::path(
-    get, path = "/api/posts", tag = "posts", operation_id = "posts_list", security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "The caller's posts, newest first.", body = PostList)),
-)]
-async fn api_list(State(state): State<AppState>, RequireUser(user): RequireUser) -> ApiResult {
-    let list = posts::list_by_author(&state.db, user.id).await?;
-    let list: Vec<PostJson<'_>> = list.iter().map(post_json).collect();
-    Ok(axum_json(&json!({ "posts": list })))
-}
-
-/// `GET /api/posts/{id}`.
-#[utoipa::path(
-    get, path = "/api/posts/{id}", tag = "posts", operation_id = "posts_show", security(("session" = []), ("bearer" = [])), params(("id" = i64, Path, description = "Post id.")),
-    responses(
-        (status = 200, description = "The post.", body = PostEnvelope),
-        (status = 404, description = "`not_found`: no such post, or another user's.", body = ErrorBody),
-    ),
-)]
-async fn api_show(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let post = load_for(&state, &user, &id, Action::View).await?;
-    Ok(axum_json(&json!({ "post": post_json(&post) })))
-}
-
-/// `PATCH /api/posts/{id}`: `title` and/or `body`; the policy is applied before the body is
-/// validated, so a post the caller may not see is 404 whatever the body says.
-#[utoipa::path(
-    patch, path = "/api/posts/{id}", tag = "posts", operation_id = "posts_update", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "Post id.")), request_body(content((PostInput = "application/json"), (PostInput = "application/x-www-form-urlencoded"))),
-    responses(
-        (status = 200, description = "Changed.", body = PostEnvelope),
-        (status = 403, description = "`forbidden`: an administrator editing another user's post.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such post, or another user's.", body = ErrorBody),
-        (status = 422, description = "`validation_failed`: nothing to change, or a bad title or body.", body = ErrorBody),
-    ),
-)]
-async fn api_update(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    Path(id): Path<String>,
-    input: Input<PostInput>,
-) -> ApiResult {
-    let post = load_for(&state, &user, &id, Action::Edit).await?;
-    let (title, body) = parse_patch(&input.data).map_err(ApiError::Validation)?;
-    let post = posts::update(
-        &state.db,
-        post.id,
-        title.as_deref(),
-        body.as_deref(),
-        state.clock.now(),
-    )
-    .await?;
-    Ok(axum_json(&json!({ "post": post_json(&post) })))
-}
-
-/// `DELETE /api/posts/{id}`: 204.
-#[utoipa::path(
-    delete, path = "/api/posts/{id}", tag = "posts", operation_id = "posts_delete", security(("session" = []), ("bearer" = [])), params(CsrfHeader, ("id" = i64, Path, description = "Post id.")),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 404, description = "`not_found`: no such post, or another user's.", body = ErrorBody),
-    ),
-)]
-async fn api_delete(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    Path(id): Path<String>,
-    _csrf: Input<NoFields>,
-) -> ApiResult {
-    let post = load_for(&state, &user, &id, Action::Delete).await?;
-    posts::delete(&state.db, post.id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-// ---- Pages ----
-
-/// `GET /posts`: the signed-in user's posts.
-async fn list_get(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    frame: Frame,
-    RawQuery(query): RawQuery,
-) -> HtmlResult {
-    let list = posts::list_by_author(&state.db, user.id).await?;
-    let list: Vec<PostJson<'_>> = list.iter().map(post_json).collect();
-    let done = view::query_param(query.as_deref(), "done");
-    view::render(
-        &state,
-        &frame,
-        "posts_list.html",
-        StatusCode::OK,
-        view::notice(done.as_deref()),
-        context! { posts => list },
-    )
-}
-
-fn form_page(
+/// Publishes a post written by `author` (never another author, whatever the input said).
+pub async fn create(
     state: &AppState,
-    frame: &Frame,
-    status: StatusCode,
-    post_id: Option<i64>,
-    values: &PostInput,
-    errors: &FieldErrors,
-) -> HtmlResult {
-    view::render(
-        state,
-        frame,
-        "posts_form.html",
-        status,
-        None,
-        context! {
-            post_id,
-            values => context! { title => values.title.clone(), body => values.body.clone() },
-            errors => view::first_messages(errors),
-        },
-    )
+    author: &AuthUser,
+    fields: &PostFields,
+) -> Result<PostRecord, ApiError> {
+    let now = state.clock.now();
+    Ok(posts::insert(&state.db, author.id, &fields.title, &fields.body, now).await?)
 }
 
-/// `GET /posts/new`: the form for a new post.
-async fn new_get(
-    State(state): State<AppState>,
-    RequireUser(_user): RequireUser,
-    frame: Frame,
-) -> HtmlResult {
-    form_page(
-        &state,
-        &frame,
-        StatusCode::OK,
-        None,
-        &PostInput::default(),
-        &FieldErrors::new(),
-    )
+/// `user`'s posts, newest first.
+pub async fn list(state: &AppState, user: &AuthUser) -> Result<Vec<PostRecord>, ApiError> {
+    Ok(posts::list_by_author(&state.db, user.id).await?)
 }
 
-/// `POST /posts/new`: publishes, then shows the post; the form again on errors.
-async fn new_post(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    frame: Frame,
-    input: Input<PostInput>,
-) -> HtmlResult {
-    let fields = match PostFields::try_from(&input.data) {
-        Ok(fields) => fields,
-        Err(errors) => {
-            return form_page(
-                &state,
-                &frame,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                &input.data,
-                &errors,
-            )
-        }
-    };
-    let post = posts::insert(
-        &state.db,
-        user.id,
-        &fields.title,
-        &fields.body,
-        state.clock.now(),
-    )
-    .await?;
-    Ok(see_other(&format!("/posts/{}?done=created", post.id), &[]))
+/// Changes the title and/or body of a post already loaded by [`load_for`] with
+/// [`Action::Edit`].
+pub async fn update(
+    state: &AppState,
+    post: &PostRecord,
+    title: Option<&str>,
+    body: Option<&str>,
+) -> Result<PostRecord, ApiError> {
+    let now = state.clock.now();
+    Ok(posts::update(&state.db, post.id, title, body, now).await?)
 }
 
-/// `GET /posts/{id}`: one post, with edit and delete controls when allowed.
-async fn show_get(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    frame: Frame,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> HtmlResult {
-    let post = load_for(&state, &user, &id, Action::View).await?;
-    let author = if post.author_id == user.id {
-        None
-    } else {
-        users::find_by_id(&state.db, post.author_id)
-            .await?
-            .map(|u| u.username)
-    };
-    let done = view::query_param(query.as_deref(), "done");
-    view::render(
-        &state,
-        &frame,
-        "posts_show.html",
-        StatusCode::OK,
-        view::notice(done.as_deref()),
-        context! {
-            post => post_json(&post),
-            author,
-            can_edit => authorize(&user, &post, Action::Edit).is_ok(),
-            can_delete => authorize(&user, &post, Action::Delete).is_ok(),
-        },
-    )
-}
-
-/// `GET /posts/{id}/edit`: the edit form (author only).
-async fn edit_get(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    frame: Frame,
-    Path(id): Path<String>,
-) -> HtmlResult {
-    let post = load_for(&state, &user, &id, Action::Edit).await?;
-    let values = PostInput {
-        title: Some(post.title),
-        body: Some(post.body),
-    };
-    form_page(
-        &state,
-        &frame,
-        StatusCode::OK,
-        Some(post.id),
-        &values,
-        &FieldErrors::new(),
-    )
-}
-
-/// `POST /posts/{id}/edit`: saves, then shows the post; the form again on errors.
-async fn edit_post(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    frame: Frame,
-    Path(id): Path<String>,
-    input: Input<PostInput>,
-) -> HtmlResult {
-    let post = load_for(&state, &user, &id, Action::Edit).await?;
-    let fields = match PostFields::try_from(&input.data) {
-        Ok(fields) => fields,
-        Err(errors) => {
-            return form_page(
-                &state,
-                &frame,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(post.id),
-                &input.data,
-                &errors,
-            )
-        }
-    };
-    posts::update(
-        &state.db,
-        post.id,
-        Some(&fields.title),
-        Some(&fields.body),
-        state.clock.now(),
-    )
-    .await?;
-    Ok(see_other(&format!("/posts/{}?done=updated", post.id), &[]))
-}
-
-/// `POST /posts/{id}/delete`: deletes (author or admin), then goes to the list.
-async fn delete_post(
-    State(state): State<AppState>,
-    RequireUser(user): RequireUser,
-    Path(id): Path<String>,
-    _csrf: Input<NoFields>,
-) -> HtmlResult {
-    let post = load_for(&state, &user, &id, Action::Delete).await?;
+/// Deletes a post already loaded by [`load_for`] with [`Action::Delete`].
+pub async fn delete(state: &AppState, post: &PostRecord) -> Result<(), ApiError> {
     posts::delete(&state.db, post.id).await?;
-    Ok(see_other("/posts?done=deleted", &[]))
+    Ok(())
+}
+
+/// The author's username, when `viewer` is not the author (an admin looking at a post).
+pub async fn author_name(
+    state: &AppState,
+    viewer: &AuthUser,
+    post: &PostRecord,
+) -> Result<Option<String>, ApiError> {
+    if post.author_id == viewer.id {
+        return Ok(None);
+    }
+    Ok(users::find_by_id(&state.db, post.author_id)
+        .await?
+        .map(|u| u.username))
 }
 
 #[cfg(test)]
@@ -593,18 +311,4 @@ mod tests {
             (Some("New".into()), None)
         );
     }
-}
-
-/// `{"post": Post}`.
-#[derive(Debug, ToSchema)]
-pub struct PostEnvelope {
-    /// The post.
-    pub post: PostJson<'static>,
-}
-
-/// `{"posts": [Post]}`.
-#[derive(Debug, ToSchema)]
-pub struct PostList {
-    /// The caller's posts, newest first.
-    pub posts: Vec<PostJson<'static>>,
 }

@@ -14,6 +14,7 @@ use crate::domain::FieldErrors;
 use crate::state::AppState;
 use crate::tokens::{self, NewToken};
 use crate::user::AuthUser;
+use crate::web::base::Base;
 use crate::web::extract::{see_other, Client, RequireUser};
 use crate::web::input::{Input, NoFields};
 use crate::web::view::{self, first_messages, Frame, HtmlResult};
@@ -131,9 +132,13 @@ async fn revoke_post(
     RequireUser(user): RequireUser,
     Client(client): Client,
     Path(id): Path<String>,
+    base: Base,
     _input: Input<NoFields>,
 ) -> HtmlResult {
     let id = view::parse_id(&id)?;
     tokens::revoke(&state, &user, id, &client).await?;
-    Ok(see_other("/account/tokens?done=token_revoked", &[]))
+    Ok(see_other(
+        &base.join("/account/tokens?done=token_revoked"),
+        &[],
+    ))
 }

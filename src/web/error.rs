@@ -222,13 +222,14 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{code} {title} · latch</title><link rel=\"stylesheet\" href=\"/static/pico.min.css\">\
-         <link rel=\"stylesheet\" href=\"/static/latch.css\"></head><body><main class=\"container\">\
-         <article><h1>{code} {title}</h1><p>{message}</p><p><a href=\"/\">Go to the home page</a></p>\
+         <title>{code} {title} · latch</title><link rel=\"stylesheet\" href=\"{base}/static/pico.min.css\">\
+         <link rel=\"stylesheet\" href=\"{base}/static/latch.css\"></head><body><main class=\"container\">\
+         <article><h1>{code} {title}</h1><p>{message}</p><p><a href=\"{base}/\">Go to the home page</a></p>\
          </article></main></body></html>",
         code = status.as_u16(),
         title = escape(title),
         message = escape(message),
+        base = escape(super::base::Base::current().as_str()),
     );
     (
         status,

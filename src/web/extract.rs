@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::base::Base;
 use super::error::{ApiError, Rejection};
 use crate::sessions::{self, ActiveSession};
 use crate::state::AppState;
@@ -143,17 +144,18 @@ pub struct RequireUser(pub AuthUser);
 pub enum AuthRejection {
     /// API request without a session: 401.
     Api(Rejection),
-    /// Page request without a session: redirect to the sign-in page.
-    Login(String),
+    /// Page request without a session: redirect to the sign-in page (its URL, then where to
+    /// come back to).
+    Login(String, String),
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         match self {
             AuthRejection::Api(r) => r.into_response(),
-            AuthRejection::Login(next) => {
+            AuthRejection::Login(login, next) => {
                 let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-                Redirect::to(&format!("/login?next={encoded}")).into_response()
+                Redirect::to(&format!("{login}?next={encoded}")).into_response()
             }
         }
     }
@@ -181,12 +183,14 @@ where
                 html: false,
             })),
             None => {
-                let next = parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_else(|| "/".into());
-                Err(AuthRejection::Login(next))
+                let base = match parts.extensions.get::<Base>() {
+                    Some(base) => base.clone(),
+                    None => Base::configured(state),
+                };
+                Err(AuthRejection::Login(
+                    base.join("/login"),
+                    Base::requested(parts),
+                ))
             }
         }
     }

@@ -37,7 +37,7 @@ fn next_request_id() -> String {
 /// Metric labels come from fixed sets only (a method from [`method_label`], the matched route
 /// template or `unmatched`, the status code), so no request can add a label value: a client
 /// inventing HTTP methods or paths does not grow `/metrics`.
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = next_request_id();
     let method = method_label(request.method());
@@ -54,16 +54,17 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         path = %request.uri().path()
     );
     let limit = Duration::from_secs(state.config.request_timeout_secs);
-    let mut response =
-        match tokio::time::timeout(limit, next.run(request).instrument(span.clone())).await {
-            Ok(response) => response,
-            Err(_) => {
-                span.in_scope(|| {
-                    tracing::warn!("request took longer than request_timeout_secs; answering 503")
-                });
-                envelope(ApiError::Unavailable, api)
-            }
-        };
+    let base = super::base::Base::enter(&state, &mut request);
+    let serve = base.scope(next.run(request).instrument(span.clone()));
+    let mut response = match tokio::time::timeout(limit, serve).await {
+        Ok(response) => response,
+        Err(_) => {
+            span.in_scope(|| {
+                tracing::warn!("request took longer than request_timeout_secs; answering 503")
+            });
+            envelope(ApiError::Unavailable, api)
+        }
+    };
     if is_framework_rejection(&response) {
         response = envelope_for(response.status(), api);
     }

@@ -4,6 +4,7 @@
 //! its routes, and [`crate::app::router`] merges them.
 
 pub mod assets;
+pub mod base;
 pub mod error;
 pub mod extract;
 pub mod input;

@@ -29,6 +29,8 @@ pub struct Frame {
     pub csrf_token: Option<String>,
     /// A one-time message set by the previous response (see [`flash_cookie`]).
     pub flash: Option<&'static str>,
+    /// The prefix of latch's pages, put before every link and form action.
+    pub base: super::base::Base,
 }
 
 impl<S> FromRequestParts<S> for Frame
@@ -47,6 +49,11 @@ where
             user: session.as_ref().and_then(|s| s.user()),
             csrf_token: session.map(|s| s.csrf_token()),
             flash: read_flash(&parts.headers),
+            base: parts
+                .extensions
+                .get::<super::base::Base>()
+                .cloned()
+                .unwrap_or_else(|| super::base::Base::configured(state)),
         })
     }
 }
@@ -180,6 +187,8 @@ pub fn render(
         user => frame.user.as_ref().map(|u| u.to_json()),
         csrf_token => frame.csrf_token.clone(),
         flash => message.map(|message| context! { kind => "info", message }),
+        // Marked safe so that minijinja does not escape its slashes; HTML-escaped here.
+        base => minijinja::Value::from_safe_string(super::error::escape(frame.base.as_str())),
         ..extra
     };
     let html = state.templates.render(template, ctx)?;

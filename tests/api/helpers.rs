@@ -234,6 +234,16 @@ impl TestClient {
         }
     }
 
+    /// A client for the paths under `prefix`, sharing this one's cookies (for latch nested in
+    /// another application).
+    pub fn under(&self, prefix: &str) -> TestClient {
+        TestClient {
+            base: format!("{}{prefix}", self.base),
+            http: self.http.clone(),
+            jar: self.jar.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -448,37 +458,42 @@ impl OutboxMail {
     }
 }
 
+/// Every `.eml` file in an outbox directory, oldest first.
+pub fn outbox_mails_in(outbox: &std::path::Path) -> Vec<OutboxMail> {
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let raw = std::fs::read_to_string(path).unwrap();
+            let body = raw.replace("=\r\n", "").replace("=3D", "=");
+            let header = |name: &str| {
+                raw.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            };
+            OutboxMail {
+                to: header("To:"),
+                subject: header("Subject:"),
+                body,
+            }
+        })
+        .collect()
+}
+
 impl TestApp {
     /// Every `.eml` file in the outbox, oldest first.
     pub fn outbox_mails(&self) -> Vec<OutboxMail> {
-        let Ok(entries) = std::fs::read_dir(&self.outbox) else {
-            return Vec::new();
-        };
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|path| {
-                let raw = std::fs::read_to_string(path).unwrap();
-                let body = raw.replace("=\r\n", "").replace("=3D", "=");
-                let header = |name: &str| {
-                    raw.lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned()
-                };
-                OutboxMail {
-                    to: header("To:"),
-                    subject: header("Subject:"),
-                    body,
-                }
-            })
-            .collect()
+        outbox_mails_in(&self.outbox)
     }
 
     /// The newest mail to `address`.
