@@ -6,6 +6,48 @@ use super::revocation::{BUMP_SQL, END_SESSIONS_SQL, KEEP_API_TOKENS_SQL};
 use super::{db_run, Db, StoreError};
 use crate::clock::Timestamp;
 
+/// Inside a transaction `$tx` (in a [`db_run!`] arm): ends every session of `$user` under a
+/// new credential generation and carries the API tokens over to it; evaluates to
+/// `(new generation, sessions ended)`.
+macro_rules! end_sessions {
+    ($tx:ident, $user:expr) => {{
+        let (credential_gen,): (i64,) = sqlx::query_as(BUMP_SQL)
+            .bind($user)
+            .bind(None::<&str>)
+            .fetch_one(&mut *$tx)
+            .await?;
+        let ended = sqlx::query(END_SESSIONS_SQL)
+            .bind($user)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        sqlx::query(KEEP_API_TOKENS_SQL)
+            .bind($user)
+            .bind(credential_gen)
+            .execute(&mut *$tx)
+            .await?;
+        (credential_gen, ended)
+    }};
+}
+
+/// Inside a transaction `$tx`: replaces every recovery code of `$user` by `$hashes`.
+macro_rules! replace_codes {
+    ($tx:ident, $user:expr, $hashes:expr, $now:expr) => {{
+        sqlx::query(DELETE_CODES_SQL)
+            .bind($user)
+            .execute(&mut *$tx)
+            .await?;
+        for hash in $hashes {
+            sqlx::query(INSERT_CODE_SQL)
+                .bind($user)
+                .bind(&hash[..])
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
 /// A user's TOTP secret as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TotpRecord {
@@ -98,33 +140,8 @@ pub async fn confirm(
             return Ok(None);
         }
         sqlx::query(enable).bind(user_id).execute(&mut *tx).await?;
-        sqlx::query(DELETE_CODES_SQL)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        for hash in code_hashes {
-            sqlx::query(INSERT_CODE_SQL)
-                .bind(user_id)
-                .bind(&hash[..])
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let (credential_gen,): (i64,) = sqlx::query_as(BUMP_SQL)
-            .bind(user_id)
-            .bind(None::<&str>)
-            .fetch_one(&mut *tx)
-            .await?;
-        let sessions_ended = sqlx::query(END_SESSIONS_SQL)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query(KEEP_API_TOKENS_SQL)
-            .bind(user_id)
-            .bind(credential_gen)
-            .execute(&mut *tx)
-            .await?;
+        replace_codes!(tx, user_id, code_hashes, now);
+        let (credential_gen, sessions_ended) = end_sessions!(tx, user_id);
         tx.commit().await?;
         Some(Confirmed {
             credential_gen,
@@ -169,18 +186,7 @@ pub async fn replace_recovery_codes(
         if on != 1 {
             return Ok(false);
         }
-        sqlx::query(DELETE_CODES_SQL)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        for hash in code_hashes {
-            sqlx::query(INSERT_CODE_SQL)
-                .bind(user_id)
-                .bind(&hash[..])
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        replace_codes!(tx, user_id, code_hashes, now);
         tx.commit().await?;
         true
     }))
@@ -236,21 +242,7 @@ pub async fn remove_all(
             .await?;
         let mut sessions_ended = 0;
         if end_sessions {
-            let (credential_gen,): (i64,) = sqlx::query_as(BUMP_SQL)
-                .bind(user_id)
-                .bind(None::<&str>)
-                .fetch_one(&mut *tx)
-                .await?;
-            sessions_ended = sqlx::query(END_SESSIONS_SQL)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query(KEEP_API_TOKENS_SQL)
-                .bind(user_id)
-                .bind(credential_gen)
-                .execute(&mut *tx)
-                .await?;
+            sessions_ended = end_sessions!(tx, user_id).1;
         }
         tx.commit().await?;
         Some(Removed {

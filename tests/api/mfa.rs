@@ -21,6 +21,26 @@ pub fn code_at(secret: &str, now: i64, offset: i64) -> String {
     format!("{:06}", totp::code_at(&secret, totp::step_at(now) + offset))
 }
 
+/// Starts a TOTP setup for the signed-in `client`; returns the secret.
+async fn set_up_on(client: &TestClient) -> String {
+    let setup: Value = client
+        .post_json(
+            "/api/auth/mfa/totp/setup",
+            &json!({ "current_password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    setup["secret"].as_str().unwrap().to_owned()
+}
+
+/// The time of a `latch serve` child process (which runs on the system clock).
+fn wall_clock() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.unwrap().as_secs() as i64
+}
+
 /// A signed-up user `name` with TOTP on; returns (their client, secret, recovery codes).
 pub async fn enrolled(app: &TestApp, name: &str) -> (TestClient, String, Vec<String>) {
     let client = app.new_client();
@@ -686,23 +706,8 @@ async fn no_secret_or_code_reaches_the_log_or_the_audit_table() {
     });
     let client = node.client();
     client.signup("ola", "ola@example.com", PASSWORD).await;
-    let setup: Value = client
-        .post_json(
-            "/api/auth/mfa/totp/setup",
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = setup["secret"].as_str().unwrap().to_owned();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    };
-    let first = code_at(&secret, now(), 0);
+    let secret = set_up_on(&client).await;
+    let first = code_at(&secret, wall_clock(), 0);
     let confirm: Value = client
         .post_json("/api/auth/mfa/totp/confirm", &json!({ "code": first }))
         .await
@@ -730,7 +735,7 @@ async fn no_secret_or_code_reaches_the_log_or_the_audit_table() {
         second_step(&other, json!({ "code": wrong })).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let next = code_at(&secret, now(), 1);
+    let next = code_at(&secret, wall_clock(), 1);
     assert_eq!(
         second_step(&other, json!({ "code": next })).await.status(),
         StatusCode::OK
@@ -814,30 +819,15 @@ async fn a_code_is_accepted_once_across_nodes() {
     );
     let client = a.client();
     client.signup("pia", "pia@example.com", PASSWORD).await;
-    let setup: Value = client
-        .post_json(
-            "/api/auth/mfa/totp/setup",
-            &json!({ "current_password": PASSWORD }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = setup["secret"].as_str().unwrap().to_owned();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    };
+    let secret = set_up_on(&client).await;
     let confirm = client
         .post_json(
             "/api/auth/mfa/totp/confirm",
-            &json!({ "code": code_at(&secret, now(), 0) }),
+            &json!({ "code": code_at(&secret, wall_clock(), 0) }),
         )
         .await;
     assert_eq!(confirm.status(), StatusCode::OK);
-    let code = code_at(&secret, now(), 1);
+    let code = code_at(&secret, wall_clock(), 1);
     for round in 0..3 {
         let (on_a, on_b) = (a.client(), b.client());
         assert_eq!(
