@@ -18,7 +18,7 @@ use axum::Router;
 /// `/metrics` is here only when `metrics_bind` leaves it on the main listener.
 pub fn router(state: AppState) -> Router {
     let metrics_here = matches!(state.config.metrics_bind(), Ok(MetricsBind::Main));
-    crate::web::with_middleware(routes(metrics_here), state)
+    crate::web::with_middleware(routes(metrics_here, &state), state)
 }
 
 /// latch's pages and API for another axum application: the same routes and layers as
@@ -47,12 +47,13 @@ pub fn router(state: AppState) -> Router {
 /// # }
 /// ```
 pub fn embedded_router(state: AppState) -> Router {
-    crate::web::layered(routes(false), state)
+    crate::web::layered(routes(false, &state), state)
 }
 
-fn routes(with_metrics: bool) -> Router<AppState> {
+fn routes(with_metrics: bool, state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(crate::auth::routes())
+        .merge(crate::mfa::routes())
         .merge(crate::account::routes())
         .merge(crate::tokens::routes())
         .merge(crate::admin::routes())
@@ -60,6 +61,10 @@ fn routes(with_metrics: bool) -> Router<AppState> {
         .merge(crate::ops::routes(with_metrics))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .route("/static/{file}", get(crate::web::assets::static_file))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::mfa::gate::hold,
+        ))
 }
 
 /// `/metrics` alone, for its own listener (`metrics_bind` set to an address).

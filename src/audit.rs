@@ -39,6 +39,18 @@ pub enum Event {
     RoleRevoke,
     /// The account was deleted.
     UserDelete,
+    /// A TOTP secret was set up (not on yet).
+    MfaSetup,
+    /// The second factor was turned on.
+    MfaEnable,
+    /// The second factor was turned off by its owner.
+    MfaDisable,
+    /// The recovery codes were replaced.
+    MfaRecoveryCodes,
+    /// An administrator removed every second factor.
+    MfaReset,
+    /// A second-factor code was checked (sign-in, turning it off); failures are audited.
+    MfaVerify,
 }
 
 impl Event {
@@ -60,6 +72,12 @@ impl Event {
             Event::RoleGrant => "role_grant",
             Event::RoleRevoke => "role_revoke",
             Event::UserDelete => "user_delete",
+            Event::MfaSetup => "mfa_setup",
+            Event::MfaEnable => "mfa_enable",
+            Event::MfaDisable => "mfa_disable",
+            Event::MfaRecoveryCodes => "mfa_recovery_codes",
+            Event::MfaReset => "mfa_reset",
+            Event::MfaVerify => "mfa_verify",
         }
     }
 }

@@ -178,6 +178,11 @@ enum UserCommand {
         /// Username or email.
         user: String,
     },
+    /// Remove every second factor of a user (TOTP, recovery codes) and end their sessions.
+    MfaReset {
+        /// Username or email.
+        user: String,
+    },
     /// Delete a user with their sessions and posts.
     Delete {
         /// Username or email.
@@ -449,7 +454,28 @@ async fn user_command(state: &AppState, command: UserCommand) -> Result<(), CliE
         UserCommand::Lock { user } => user_set_locked(state, &user, true).await,
         UserCommand::Unlock { user } => user_set_locked(state, &user, false).await,
         UserCommand::Delete { user } => user_delete(state, &user).await,
+        UserCommand::MfaReset { user } => user_mfa_reset(state, &user).await,
     }
+}
+
+/// `latch user mfa-reset`: the same capability function as the admin area's button.
+async fn user_mfa_reset(state: &AppState, user: &str) -> Result<(), CliError> {
+    let found = find_user(state, user).await?;
+    let client = session_store::ClientInfo::default();
+    let by = crate::admin::Actor::Cli.by();
+    let reset = crate::mfa::reset(state, found.id, &by, &client)
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let what = if reset.was_on {
+        "second factor removed"
+    } else {
+        "no second factor was on"
+    };
+    println!(
+        "{what} for {}; {} session(s) ended",
+        found.username, reset.sessions_ended
+    );
+    Ok(())
 }
 
 /// Finds a user by username or email, or fails with a clear message.

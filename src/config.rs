@@ -34,6 +34,10 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Refuse sign-in to accounts whose email address is not verified.
     pub require_verified_email: bool,
+    /// Roles whose holders must turn on a second factor before anything else (a list in
+    /// `latch.toml`, comma-separated in `LATCH_REQUIRE_MFA_ROLES`).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub require_mfa_roles: Vec<String>,
     /// Argon2id memory cost in KiB.
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -102,6 +106,7 @@ impl Default for Config {
             mail_from: "latch <no-reply@localhost>".into(),
             trusted_proxies: Vec::new(),
             require_verified_email: false,
+            require_mfa_roles: Vec::new(),
             argon2_memory_kib: argon2::Params::DEFAULT_M_COST,
             argon2_iterations: argon2::Params::DEFAULT_T_COST,
             argon2_parallelism: argon2::Params::DEFAULT_P_COST,
@@ -227,6 +232,18 @@ impl Config {
                 return Err(invalid(
                     "trusted_proxies",
                     &format!("{proxy:?} is not an IP address or CIDR range"),
+                ));
+            }
+        }
+        for role in self
+            .require_mfa_roles
+            .iter()
+            .filter(|r| r.as_str() != "user")
+        {
+            if let Err(e) = crate::domain::RoleName::parse(role) {
+                return Err(invalid(
+                    "require_mfa_roles",
+                    &format!("{role:?} is not a role name ({e})"),
                 ));
             }
         }

@@ -63,6 +63,7 @@ pub mod domain;
 pub mod handle;
 pub mod import;
 pub mod mail;
+pub mod mfa;
 pub mod openapi;
 pub mod ops;
 pub mod passwords;

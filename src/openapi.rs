@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::web::error::axum_json;
 use crate::web::openapi::ErrorBody;
-use crate::{account, admin, auth, posts, tokens};
+use crate::{account, admin, auth, mfa, posts, tokens};
 
 /// The document's description, shown at its top.
 const DESCRIPTION: &str = "The JSON API of latch: sign-up, sign-in, sessions, the account \
@@ -52,6 +52,12 @@ token needed). Every error body is `{\"error\": {\"code\", \"message\", \"fields
         account::api::sessions_list,
         account::api::sessions_revoke_others,
         account::api::session_revoke,
+        mfa::api::status,
+        mfa::api::second_step,
+        mfa::api::setup,
+        mfa::api::confirm,
+        mfa::api::recovery_codes,
+        mfa::api::disable,
         tokens::api::token_create,
         tokens::api::tokens_list,
         tokens::api::token_revoke,
@@ -72,6 +78,7 @@ token needed). Every error body is `{\"error\": {\"code\", \"message\", \"fields
     tags(
         (name = "auth", description = "Sign-up, sign-in, sign-out and forward-auth."),
         (name = "account", description = "Password, email, sessions and API tokens of the caller."),
+        (name = "mfa", description = "The second factor: TOTP, recovery codes and the second step of a sign-in."),
         (name = "admin", description = "User administration (the `admin` role)."),
         (name = "posts", description = "The ownership demo: the caller's posts."),
         (name = "meta", description = "This document."),

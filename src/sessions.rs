@@ -8,14 +8,30 @@
 use cookie::{Cookie, SameSite};
 
 use crate::clock::Timestamp;
-use crate::domain::SecretToken;
+use crate::domain::{Factor, Factors, SecretToken};
 use crate::state::AppState;
-use crate::store::sessions::{self as store, ClientInfo, SessionRecord};
+use crate::store::sessions::{self as store, ClientInfo, Holder, SessionRecord};
 use crate::store::StoreError;
 use crate::user::AuthUser;
 
 /// Seconds between two writes of `last_seen_at` for one session.
 const TOUCH_INTERVAL: i64 = 60;
+
+/// Seconds a sign-in may wait for its second factor.
+pub const PENDING_TTL: i64 = 5 * 60;
+
+/// A sign-in whose password was right, waiting for its second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingSignIn {
+    /// The user signing in.
+    pub user_id: i64,
+    /// The credential generation the password was checked under.
+    pub credential_gen: i64,
+    /// Whether "remember me" was asked for.
+    pub remember: bool,
+    /// When the password was checked.
+    pub since: Timestamp,
+}
 
 /// The session of the current request.
 #[derive(Debug, Clone)]
@@ -48,6 +64,23 @@ impl ActiveSession {
     /// The secret (to hash for deletion).
     pub fn token(&self) -> &SecretToken {
         &self.token
+    }
+
+    /// How the session was made.
+    pub fn factors(&self) -> Factors {
+        Factors::parse(&self.record.factors)
+    }
+
+    /// The sign-in waiting for a second factor in this session, unless it is older than
+    /// [`PENDING_TTL`] at `now`.
+    pub fn pending(&self, now: Timestamp) -> Option<PendingSignIn> {
+        let user_id = self.record.pending_user_id?;
+        (now - self.record.created_at <= PENDING_TTL).then_some(PendingSignIn {
+            user_id,
+            credential_gen: self.record.credential_gen,
+            remember: self.record.pending_remember,
+            since: self.record.created_at,
+        })
     }
 }
 
@@ -118,12 +151,60 @@ pub struct NewSession {
     pub set_cookie: String,
 }
 
-/// Starts a session (anonymous when `user` is `None`), replacing `previous` if given.
+/// Starts a session (anonymous when `user` is `None`), replacing `previous` if given; a
+/// user's session is made by their password, now.
 ///
 /// The session carries `user.credential_gen`, i.e. the generation of the record the
 /// password was checked against: if a revocation committed since, it is born dead.
 pub async fn start(
     state: &AppState,
+    user: Option<&crate::store::users::UserRecord>,
+    remember: bool,
+    client: &ClientInfo,
+    previous: Option<&ActiveSession>,
+) -> Result<NewSession, StoreError> {
+    let factors = match user {
+        Some(_) => Factors::one(Factor::Password, state.clock.now()),
+        None => Factors::none(),
+    };
+    start_with(state, user, &factors, remember, client, previous).await
+}
+
+/// [`start`] with the factors that made the session (a completed second step, a session
+/// re-issued at TOTP confirmation).
+pub async fn start_with(
+    state: &AppState,
+    user: Option<&crate::store::users::UserRecord>,
+    factors: &Factors,
+    remember: bool,
+    client: &ClientInfo,
+    previous: Option<&ActiveSession>,
+) -> Result<NewSession, StoreError> {
+    let stored = factors.to_stored();
+    let holder = match user {
+        Some(u) => Holder::User(u.id, u.credential_gen, &stored),
+        None => Holder::Anonymous,
+    };
+    insert_session(state, holder, user, remember, client, previous).await
+}
+
+/// Starts a *pending* session for `user`, whose password was just checked, replacing
+/// `previous`: anonymous (nothing but the second step accepts it) and session-only until the
+/// second step starts the real one.
+pub async fn start_pending(
+    state: &AppState,
+    user: &crate::store::users::UserRecord,
+    remember: bool,
+    client: &ClientInfo,
+    previous: Option<&ActiveSession>,
+) -> Result<NewSession, StoreError> {
+    let holder = Holder::Pending(user.id, user.credential_gen, remember);
+    insert_session(state, holder, None, false, client, previous).await
+}
+
+async fn insert_session(
+    state: &AppState,
+    holder: Holder<'_>,
     user: Option<&crate::store::users::UserRecord>,
     remember: bool,
     client: &ClientInfo,
@@ -135,8 +216,12 @@ pub async fn start(
     let token = SecretToken::generate().map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let now = state.clock.now();
     let user_id = user.map(|u| u.id);
-    let owner = user.map(|u| (u.id, u.credential_gen));
-    let id = store::insert(&state.db, &token.hash(), owner, remember, now, client).await?;
+    let id = store::insert(&state.db, &token.hash(), holder, remember, now, client).await?;
+    let (credential_gen, factors, pending_user_id, pending_remember) = match holder {
+        Holder::Anonymous => (0, String::new(), None, false),
+        Holder::User(_, gen, factors) => (gen, factors.to_owned(), None, false),
+        Holder::Pending(id, gen, remember) => (gen, String::new(), Some(id), remember),
+    };
     let record = SessionRecord {
         id,
         user_id,
@@ -151,7 +236,11 @@ pub async fn start(
         roles: user.map(|u| u.roles.clone()),
         locked: user.map(|u| u.locked),
         user_created_at: user.map(|u| u.created_at),
-        credential_gen: user.map_or(0, |u| u.credential_gen),
+        credential_gen,
+        mfa_enabled: user.map(|u| u.mfa_enabled),
+        factors,
+        pending_user_id,
+        pending_remember,
     };
     let max_age = remember.then_some(state.config.remember_me_secs);
     let set_cookie = session_cookie(state, token.expose(), max_age);
@@ -245,6 +334,34 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
         c.remember_me_secs,
     )
     .await
+}
+
+/// A session's factors for the session list: `[{"factor": "password", "at": "…"}, …]`.
+pub fn factors_json(stored: &str) -> serde_json::Value {
+    Factors::parse(stored)
+        .iter()
+        .map(|(factor, at)| {
+            serde_json::json!({ "factor": factor.as_str(), "at": crate::clock::rfc3339(at) })
+        })
+        .collect()
+}
+
+/// A session's factors for people: "password + TOTP".
+pub fn describe_factors(stored: &str) -> String {
+    let names: Vec<&str> = Factors::parse(stored)
+        .iter()
+        .map(|(factor, _)| match factor {
+            Factor::Password => "password",
+            Factor::Totp => "TOTP code",
+            Factor::RecoveryCode => "recovery code",
+            Factor::Passkey => "passkey",
+        })
+        .collect();
+    if names.is_empty() {
+        "unknown".into()
+    } else {
+        names.join(" + ")
+    }
 }
 
 /// A short readable summary of a `User-Agent` ("Firefox on Linux"), for the session list.

@@ -29,6 +29,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/verify_email.html"),
     ),
     ("login.html", include_str!("../templates/login.html")),
+    (
+        "login_mfa.html",
+        include_str!("../templates/login_mfa.html"),
+    ),
+    (
+        "account_security.html",
+        include_str!("../templates/account_security.html"),
+    ),
     ("register.html", include_str!("../templates/register.html")),
     (
         "dashboard.html",

@@ -29,6 +29,8 @@ pub struct AuthUser {
     /// token's); anything it creates on the user's behalf carries it, so a revocation that
     /// commits meanwhile kills that too.
     pub credential_gen: i64,
+    /// Whether a second factor is on.
+    pub mfa_enabled: bool,
 }
 
 impl AuthUser {
@@ -48,6 +50,7 @@ impl AuthUser {
             last_name: record.last_name.clone(),
             created_at: record.user_created_at?,
             credential_gen: record.credential_gen,
+            mfa_enabled: record.mfa_enabled?,
         })
     }
 
@@ -62,6 +65,7 @@ impl AuthUser {
             created_at: rfc3339(self.created_at),
             first_name: self.first_name.as_deref(),
             last_name: self.last_name.as_deref(),
+            mfa_enabled: self.mfa_enabled,
         }
     }
 }
@@ -78,6 +82,7 @@ impl From<&UserRecord> for AuthUser {
             last_name: u.last_name.clone(),
             created_at: u.created_at,
             credential_gen: u.credential_gen,
+            mfa_enabled: u.mfa_enabled,
         }
     }
 }
@@ -94,4 +99,5 @@ pub struct UserJson<'a> {
     created_at: String,
     first_name: Option<&'a str>,
     last_name: Option<&'a str>,
+    mfa_enabled: bool,
 }

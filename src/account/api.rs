@@ -228,6 +228,8 @@ async fn sessions_list(
                 "ip": s.ip,
                 "user_agent": sessions::describe_user_agent(s.user_agent.as_deref()),
                 "current": Some(s.id) == current,
+                "factors": sessions::factors_json(&s.factors),
+                "two_factor": crate::domain::Factors::parse(&s.factors).two_factor(),
             })
         })
         .collect();

@@ -255,6 +255,7 @@ async fn sessions_get(
                 last_seen_at => rfc3339(s.last_seen_at),
                 remember => s.remember,
                 current => Some(s.id) == current,
+                factors => sessions::describe_factors(&s.factors),
             }
         })
         .collect();

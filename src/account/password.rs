@@ -178,7 +178,7 @@ pub(super) async fn replace_password(
 /// Checks the current password of a signed-in user (password and email changes). Counted
 /// like a sign-in, on the same account and IP counters: a wrong one is a failure, and past
 /// the limit the check is refused with `Throttled` before any hashing.
-pub(super) async fn check_current_password(
+pub async fn check_current_password(
     state: &AppState,
     user: &AuthUser,
     current: &Password,

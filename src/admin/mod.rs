@@ -32,6 +32,10 @@ pub fn routes() -> axum::Router<AppState> {
             axum::routing::post(pages::sessions_post),
         )
         .route(
+            "/admin/users/{id}/mfa-reset",
+            axum::routing::post(pages::mfa_reset_post),
+        )
+        .route(
             "/admin/users/{id}/delete",
             axum::routing::get(pages::delete_get).post(pages::delete_post),
         )
@@ -59,7 +63,7 @@ pub enum Actor<'a> {
 
 impl Actor<'_> {
     /// The `by=` part of the audit detail.
-    fn by(&self) -> String {
+    pub fn by(&self) -> String {
         match self {
             Actor::User(user) => format!("by={} (id {})", user.username, user.id),
             Actor::Cli => "by=cli".to_owned(),

@@ -276,6 +276,32 @@ pub(super) async fn sessions_post(
     ))
 }
 
+/// `POST /admin/users/{id}/mfa-reset`: removes the user's second factors and ends their
+/// sessions (through [`crate::mfa::reset`], like `latch user mfa-reset`).
+pub(super) async fn mfa_reset_post(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Client(client): Client,
+    Path(id): Path<String>,
+    base: Base,
+    _csrf: Input<NoFields>,
+) -> HtmlResult {
+    let target = load_target(&state, &id).await?;
+    let by = crate::admin::Actor::User(&admin).by();
+    crate::mfa::reset(&state, target.id, &by, &client).await?;
+    if target.id == admin.id {
+        // That ended this very session.
+        return Ok(see_other(
+            &base.join("/login"),
+            &[sessions::removal_cookie(&state)],
+        ));
+    }
+    Ok(see_other(
+        &base.join(&format!("/admin/users/{}?done=mfa_reset", target.id)),
+        &[],
+    ))
+}
+
 pub(super) fn delete_page(
     state: &AppState,
     frame: &Frame,

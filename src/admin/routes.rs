@@ -58,6 +58,7 @@ pub struct AdminUserJson<'a> {
     locked: bool,
     last_sign_in_at: Option<String>,
     active_sessions: i64,
+    mfa_enabled: bool,
 }
 
 /// The JSON form of an admin user record.
@@ -74,6 +75,7 @@ pub fn user_json(u: &AdminUserRecord) -> AdminUserJson<'_> {
         locked: u.locked,
         last_sign_in_at: u.last_login_at.map(rfc3339),
         active_sessions: u.active_sessions,
+        mfa_enabled: u.mfa_enabled,
     }
 }
 

@@ -8,6 +8,7 @@ use axum::Router;
 use serde_json::json;
 
 use crate::auth::{self, AuthUser, Credentials, LoginInput, NewAccount, SignupInput};
+use crate::mfa;
 use crate::sessions::{self, NewSession};
 use crate::state::AppState;
 use crate::web::error::{axum_json, ApiError};
@@ -30,13 +31,8 @@ type ApiResult = Result<Response, ApiError>;
 
 /// `{"user": …}` with the new session's cookie and its CSRF token (which changed with it).
 fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response {
-    let mut response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
-    if let Ok(token) = HeaderValue::from_str(&new.session.csrf_token()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-csrf-token"), token);
-    }
-    with_cookies(response, std::slice::from_ref(&new.set_cookie))
+    let response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
+    crate::mfa::api::with_session(response, new)
 }
 
 /// `GET /api/auth/csrf`: the token for this session, starting an anonymous one if needed.
@@ -75,6 +71,7 @@ async fn verify_auth(RequireUser(user): RequireUser) -> Response {
     responses(
         (status = 200, description = "Signed in under a new session id.", body = UserEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie.")),
             links(("verify_auth" = (operation_id = "verify_auth")), ("create_token" = (operation_id = "token_create")))),
+        (status = 202, description = "The password is right and the account has a second factor: the session is rotated into a pending one (not signed in, 5 minutes); finish with `POST /api/auth/mfa`.", body = mfa::api::MfaRequiredJson, headers(("X-CSRF-Token" = String, description = "The CSRF token of the pending session."), ("Set-Cookie" = String, description = "The pending session cookie."))),
         (status = 401, description = "`invalid_credentials`: wrong password or unknown account (one answer for both).", body = ErrorBody),
         (status = 403, description = "`account_locked`, or `email_unverified` when verification is required.", body = ErrorBody),
         (status = 422, description = "`validation_failed`: `login` or `password` missing, or `login` over 254 characters.", body = ErrorBody),
@@ -89,6 +86,13 @@ async fn login(
     let credentials = Credentials::try_from(&input.data).map_err(ApiError::Validation)?;
     let user = auth::sign_in(&state, &credentials, &client).await?;
     let remember = input.data.remember_me.unwrap_or(false);
+    if user.mfa_enabled {
+        let pending =
+            mfa::begin_sign_in(&state, &user, remember, &client, input.session.as_ref()).await?;
+        let body = json!({ "mfa_required": true, "methods": mfa::methods(&user) });
+        let response = (StatusCode::ACCEPTED, axum_json(&body)).into_response();
+        return Ok(mfa::api::with_session(response, &pending));
+    }
     let new = sessions::start(
         &state,
         Some(&user),

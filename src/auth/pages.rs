@@ -156,6 +156,16 @@ async fn login_post(
         Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors, None),
     };
     match auth::sign_in(&state, &credentials, &client).await {
+        Ok(user) if user.mfa_enabled => {
+            let remember = data.remember_me.unwrap_or(false);
+            let pending =
+                crate::mfa::begin_sign_in(&state, &user, remember, &client, session.as_ref())
+                    .await?;
+            Ok(see_other(
+                &crate::mfa::pages::second_step_path(&base, next.as_deref()),
+                &[pending.set_cookie],
+            ))
+        }
         Ok(user) => {
             let remember = data.remember_me.unwrap_or(false);
             let new =

@@ -82,6 +82,7 @@ pub async fn sign_in(
         }
     };
     let label = match &outcome {
+        Ok(user) if user.mfa_enabled => "mfa_required",
         Ok(_) => "success",
         Err(SignInError::Throttled { .. }) => "throttled",
         Err(SignInError::InvalidCredentials) => "invalid_credentials",
@@ -107,11 +108,13 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Keeps the counted attempt when it was a wrong password; otherwise gives it back, and a
-/// success clears the account's count.
-async fn settle<T>(
+/// success clears the account's count, unless a second factor is still to come: then only
+/// the completed sign-in clears it, or a right password would wipe the wrong codes before it
+/// and the codes could be guessed without end.
+async fn settle(
     state: &AppState,
     taken: Taken,
-    outcome: &Result<T, SignInError>,
+    outcome: &Result<UserRecord, SignInError>,
     account_key: &str,
 ) -> Result<(), StoreError> {
     match outcome {
@@ -119,6 +122,7 @@ async fn settle<T>(
             taken.keep();
             Ok(())
         }
+        Ok(user) if user.mfa_enabled => taken.give_back(state).await,
         Ok(_) => {
             taken.give_back(state).await?;
             throttle::clear(state, account_key).await

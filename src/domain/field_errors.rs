@@ -39,6 +39,13 @@ impl FieldErrors {
         }
     }
 
+    /// Adds every message of `other`.
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     /// Whether no field failed.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

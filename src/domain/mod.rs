@@ -3,18 +3,22 @@
 
 pub mod client_ip;
 mod email;
+mod factor;
 mod field_errors;
 mod flex;
 mod next_path;
+mod otp_code;
 mod password;
 mod role;
 mod token;
 mod username;
 
 pub use email::EmailAddress;
+pub use factor::{Factor, Factors};
 pub use field_errors::FieldErrors;
 pub use flex::{flex_bool, flex_i64};
 pub use next_path::NextPath;
+pub use otp_code::{normalize_code, totp_digits, CodeShape, MAX_CODE_CHARS};
 pub use password::Password;
 pub use role::{RoleName, ADMIN_ROLE, IMPLICIT_ROLE};
 pub use token::{constant_time_eq, SecretToken, TokenHash};

@@ -246,6 +246,7 @@ mod tests {
             last_name: None,
             created_at: 0,
             credential_gen: 0,
+            mfa_enabled: false,
         }
     }
 

@@ -48,6 +48,8 @@ pub struct AdminUserRecord {
     pub last_login_at: Option<Timestamp>,
     /// Sessions that have not timed out.
     pub active_sessions: i64,
+    /// Whether a second factor is on.
+    pub mfa_enabled: bool,
 }
 
 impl AdminUserRecord {
@@ -87,7 +89,7 @@ impl LiveSince {
 
 /// The admin columns of `users u`; the session cut-offs are always `$1`, `$2`, `$3`.
 const ADMIN_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.first_name, \
-     u.last_name, u.roles, u.locked, u.created_at, u.last_login_at, \
+     u.last_name, u.roles, u.locked, u.created_at, u.last_login_at, u.mfa_enabled, \
      (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id \
       AND s.credential_gen = u.credential_gen AND \
       ((s.remember = FALSE AND s.last_seen_at >= $1 AND s.created_at >= $2) \

@@ -88,6 +88,10 @@ fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionR
                 locked: row.get(11)?,
                 user_created_at: row.get(12)?,
                 credential_gen: row.get(13)?,
+                mfa_enabled: row.get(14)?,
+                factors: row.get(15)?,
+                pending_user_id: row.get(16)?,
+                pending_remember: row.get(17)?,
             })
         })
         .optional()

@@ -11,6 +11,7 @@ pub mod audit;
 mod error;
 pub mod fast_read;
 mod files;
+pub mod mfa;
 mod migrate;
 pub mod posts;
 pub mod revocation;

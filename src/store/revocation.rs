@@ -16,7 +16,8 @@ pub(super) const BUMP_SQL: &str = "UPDATE users SET credential_gen = credential_
 pub(super) const END_SESSIONS_SQL: &str = "DELETE FROM sessions WHERE user_id = $1";
 /// Ends every API token of user `$1`.
 pub(super) const END_API_TOKENS_SQL: &str = "DELETE FROM api_tokens WHERE user_id = $1";
-const KEEP_API_TOKENS_SQL: &str = "UPDATE api_tokens SET credential_gen = $2 WHERE user_id = $1";
+pub(super) const KEEP_API_TOKENS_SQL: &str =
+    "UPDATE api_tokens SET credential_gen = $2 WHERE user_id = $1";
 const END_RESET_LINKS_SQL: &str =
     "DELETE FROM tokens WHERE user_id = $1 AND purpose = 'reset_password'";
 

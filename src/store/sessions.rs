@@ -36,6 +36,15 @@ pub struct SessionRecord {
     /// The user's credential generation this session was made under (always the current
     /// one: the lookup refuses any other).
     pub credential_gen: i64,
+    /// The signed-in user's second-factor flag.
+    pub mfa_enabled: Option<bool>,
+    /// How the session was made ([`crate::domain::Factors`]' stored form).
+    pub factors: String,
+    /// A sign-in waiting for its second factor: the user it is for (the session itself is
+    /// anonymous until then).
+    pub pending_user_id: Option<i64>,
+    /// Whether the pending sign-in asked for "remember me".
+    pub pending_remember: bool,
 }
 
 /// Where a new session comes from.
@@ -47,26 +56,46 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// Stores a new session and returns its public id. `owner` is the user and the credential
-/// generation their password was checked under (`None`: an anonymous session).
+/// Whose a new session is.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    /// Nobody yet (a CSRF token for the sign-in form).
+    Anonymous,
+    /// A signed-in user: id, the credential generation the sign-in was checked under, and the
+    /// stored factors.
+    User(i64, i64, &'a str),
+    /// A sign-in waiting for its second factor: user id, credential generation, remember me.
+    Pending(i64, i64, bool),
+}
+
+/// Stores a new session and returns its public id.
 pub async fn insert(
     db: &Db,
     hash: &TokenHash,
-    owner: Option<(i64, i64)>,
+    holder: Holder<'_>,
     remember: bool,
     now: Timestamp,
     client: &ClientInfo,
 ) -> Result<i64, StoreError> {
     let sql = "INSERT INTO sessions (token_hash, user_id, remember, created_at, last_seen_at, ip, \
-               user_agent, credential_gen) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING id";
+               user_agent, credential_gen, factors, pending_user_id, pending_remember) \
+               VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+    let (user, gen, factors, pending, pending_remember) = match holder {
+        Holder::Anonymous => (None, 0, "", None, false),
+        Holder::User(id, gen, factors) => (Some(id), gen, factors, None, false),
+        Holder::Pending(id, gen, remember) => (None, gen, "", Some(id), remember),
+    };
     let (id,): (i64,) = db_run!(db, |pool| sqlx::query_as(sql)
         .bind(hash.as_bytes())
-        .bind(owner.map(|(user, _)| user))
+        .bind(user)
         .bind(remember)
         .bind(now)
         .bind(client.ip.as_deref())
         .bind(client.user_agent.as_deref())
-        .bind(owner.map_or(0, |(_, gen)| gen))
+        .bind(gen)
+        .bind(factors)
+        .bind(pending)
+        .bind(pending_remember)
         .fetch_one(pool)
         .await)?;
     Ok(id)
@@ -78,7 +107,8 @@ pub async fn insert(
 /// [`super::revocation`]).
 pub(crate) const FIND_SQL: &str = "SELECT s.id, s.user_id, s.remember, s.created_at, \
      s.last_seen_at, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.roles, \
-     u.locked, u.created_at AS user_created_at, s.credential_gen \
+     u.locked, u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors, \
+     s.pending_user_id, s.pending_remember \
      FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 \
      AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)";
 
@@ -161,6 +191,8 @@ pub struct SessionSummary {
     pub user_agent: Option<String>,
     /// "Remember me" session.
     pub remember: bool,
+    /// How it was made ([`crate::domain::Factors`]' stored form).
+    pub factors: String,
 }
 
 /// Session lifetimes, to tell live sessions from expired ones still in the table.
@@ -182,7 +214,8 @@ pub async fn list_for_user(
     user_id: i64,
     life: Lifetimes,
 ) -> Result<Vec<SessionSummary>, StoreError> {
-    let sql = "SELECT id, created_at, last_seen_at, ip, user_agent, remember FROM sessions \
+    let sql =
+        "SELECT id, created_at, last_seen_at, ip, user_agent, remember, factors FROM sessions \
                WHERE user_id = $1 \
                  AND credential_gen = (SELECT credential_gen FROM users WHERE id = $1) AND ( \
                  (remember = FALSE AND last_seen_at >= $2 AND created_at >= $3) \

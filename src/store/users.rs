@@ -31,6 +31,8 @@ pub struct UserRecord {
     /// Credential generation: bumped by every revocation; sessions and API tokens made under
     /// an older one are dead.
     pub credential_gen: i64,
+    /// Whether a second factor (TOTP) is on.
+    pub mfa_enabled: bool,
 }
 
 impl UserRecord {
@@ -70,7 +72,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str = "id, username, email, email_verified, password_hash, first_name, \
-     last_name, roles, locked, created_at, last_login_at, credential_gen";
+     last_name, roles, locked, created_at, last_login_at, credential_gen, mfa_enabled";
 
 /// Inserts a user; [`StoreError::Conflict`] when the username or email is taken.
 pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<UserRecord, StoreError> {

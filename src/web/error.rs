@@ -24,6 +24,21 @@ pub enum ApiError {
     /// 401: wrong password or unknown account.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// 401: a wrong, used or malformed second-factor code.
+    #[error("invalid code")]
+    InvalidCode,
+    /// 401: a second-factor step without a sign-in waiting for one.
+    #[error("mfa not pending")]
+    MfaNotPending,
+    /// 403: the user's role requires a second factor and none is set up yet.
+    #[error("mfa enrollment required")]
+    MfaEnrollmentRequired,
+    /// 409: the second factor is already on.
+    #[error("mfa already enabled")]
+    MfaAlreadyEnabled,
+    /// 409: the second factor is off.
+    #[error("mfa not enabled")]
+    MfaNotEnabled,
     /// 403: signed in without the permission.
     #[error("forbidden")]
     Forbidden,
@@ -77,11 +92,15 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(_) | InvalidToken => StatusCode::BAD_REQUEST,
-            Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Forbidden | CsrfFailed | AccountLocked | EmailUnverified => StatusCode::FORBIDDEN,
+            Unauthenticated | InvalidCredentials | InvalidCode | MfaNotPending => {
+                StatusCode::UNAUTHORIZED
+            }
+            Forbidden | CsrfFailed | AccountLocked | EmailUnverified | MfaEnrollmentRequired => {
+                StatusCode::FORBIDDEN
+            }
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            UsernameTaken | EmailTaken => StatusCode::CONFLICT,
+            UsernameTaken | EmailTaken | MfaAlreadyEnabled | MfaNotEnabled => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -99,6 +118,11 @@ impl ApiError {
             InvalidToken => "invalid_token",
             Unauthenticated => "unauthenticated",
             InvalidCredentials => "invalid_credentials",
+            InvalidCode => "invalid_code",
+            MfaNotPending => "mfa_not_pending",
+            MfaEnrollmentRequired => "mfa_enrollment_required",
+            MfaAlreadyEnabled => "mfa_already_enabled",
+            MfaNotEnabled => "mfa_not_enabled",
             Forbidden => "forbidden",
             CsrfFailed => "csrf_failed",
             AccountLocked => "account_locked",
@@ -124,6 +148,11 @@ impl ApiError {
             InvalidToken => "This link is invalid, already used or expired. Ask for a new one.".into(),
             Unauthenticated => "You need to sign in first.".into(),
             InvalidCredentials => "Invalid username, email or password.".into(),
+            InvalidCode => "That code is not valid. Enter the current code from your authenticator app, or an unused recovery code.".into(),
+            MfaNotPending => "There is no sign-in waiting for a second factor (or it took longer than 5 minutes). Sign in again.".into(),
+            MfaEnrollmentRequired => "Your role requires two-factor authentication: set it up on /account/security first.".into(),
+            MfaAlreadyEnabled => "Two-factor authentication is already on. Turn it off first to set up a new authenticator.".into(),
+            MfaNotEnabled => "Two-factor authentication is not on.".into(),
             Forbidden => "You do not have permission to do this.".into(),
             CsrfFailed => {
                 "The CSRF token is missing or invalid. Reload the page (or fetch /api/auth/csrf) and try again."

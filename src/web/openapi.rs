@@ -68,6 +68,21 @@ pub struct Session {
     pub user_agent: String,
     /// Whether this is the session of the request.
     pub current: bool,
+    /// How the session was made: each factor (`password`, `totp`, `recovery_code`) with the
+    /// time it was proven.
+    pub factors: Vec<SessionFactor>,
+    /// Whether its sign-in proved a second factor.
+    pub two_factor: bool,
+}
+
+/// One factor of a session.
+#[derive(Debug, ToSchema)]
+pub struct SessionFactor {
+    /// `password`, `totp` or `recovery_code`.
+    pub factor: String,
+    /// When it was proven (RFC 3339).
+    #[schema(format = DateTime)]
+    pub at: String,
 }
 
 /// `{"sessions": [Session]}`.

@@ -128,6 +128,7 @@ mod tests {
             last_name: None,
             created_at: 0,
             credential_gen: 0,
+            mfa_enabled: false,
         }
     }
 

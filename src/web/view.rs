@@ -137,6 +137,11 @@ const NOTICES: &[(&str, &str)] = &[
         "If your address is not verified yet, we sent the link again.",
     ),
     ("session_revoked", "That session was signed out."),
+    ("mfa_disabled", "Two-factor authentication is off."),
+    (
+        "mfa_reset",
+        "The user's second factors were removed and their sessions ended.",
+    ),
     ("token_revoked", "The token was revoked."),
     ("others_revoked", "All your other sessions were signed out."),
     (

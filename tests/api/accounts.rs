@@ -11,7 +11,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 /// The keys of docs/http-api.md's `User` object.
-const USER_FIELDS: [&str; 8] = [
+const USER_FIELDS: [&str; 9] = [
+    "mfa_enabled",
     "id",
     "username",
     "email",

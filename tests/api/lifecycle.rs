@@ -898,7 +898,7 @@ db_test! {
         for session in &list {
             let mut keys: Vec<_> = session.as_object().unwrap().keys().cloned().collect();
             keys.sort();
-            assert_eq!(keys, ["created_at", "current", "id", "ip", "last_seen_at", "user_agent"], "{session}");
+            assert_eq!(keys, ["created_at", "current", "factors", "id", "ip", "last_seen_at", "two_factor", "user_agent"], "{session}");
             assert_eq!(session["ip"], "127.0.0.1");
             for time in ["created_at", "last_seen_at"] {
                 let text = session[time].as_str().unwrap_or_else(|| panic!("{time} is not a string: {session}"));

@@ -21,6 +21,7 @@ mod lifecycle;
 mod lifecycle_pages;
 mod memory;
 mod metrics_labels;
+mod mfa;
 mod mounting;
 mod nodes;
 mod ops;

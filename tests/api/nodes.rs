@@ -73,6 +73,16 @@ impl Node {
     }
 }
 
+impl Node {
+    /// SIGTERM and wait, keeping the value (its stderr may still be read elsewhere).
+    pub fn terminate_in_place(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();

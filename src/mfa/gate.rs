@@ -1,0 +1,91 @@
+//! `require_mfa_roles`: a signed-in holder of such a role without a second factor is held on
+//! `/account/security` until they set one up. Pages answer 303 there; the API answers 403
+//! `mfa_enrollment_required`, except what enrolment itself needs.
+//!
+//! A middleware over every latch route rather than a check in each handler, so that no route
+//! (and no route added later) can forget it. It costs nothing when no role requires a second
+//! factor; otherwise it loads the session (cached for the handler) on non-static requests.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+use crate::web::base::Base;
+use crate::web::error::ApiError;
+use crate::web::extract::{see_other, wants_json, CurrentUser};
+
+/// Where a held user is sent.
+pub const SECURITY_PAGE: &str = "/account/security";
+
+/// Paths a held user may still reach: enrolment, who am I, the CSRF token, signing out,
+/// static files and the operational endpoints.
+fn exempt(path: &str) -> bool {
+    path == SECURITY_PAGE
+        || path.starts_with("/account/security/")
+        || path == "/api/auth/mfa"
+        || path.starts_with("/api/auth/mfa/")
+        || matches!(
+            path,
+            "/api/auth/verify_auth"
+                | "/api/auth/csrf"
+                | "/api/auth/logout"
+                | "/logout"
+                | "/healthz"
+                | "/readyz"
+                | "/metrics"
+        )
+        || path.starts_with("/static/")
+}
+
+/// The middleware.
+pub async fn hold(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.config.require_mfa_roles.is_empty() || exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let user = match CurrentUser::from_request_parts(&mut parts, &state).await {
+        Ok(CurrentUser(user)) => user,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if let Some(user) = user.filter(|u| super::enrollment_required(&state, u)) {
+        tracing::debug!(user = user.id, "held until a second factor is set up");
+        return if wants_json(&parts.uri, &parts.headers) {
+            ApiError::MfaEnrollmentRequired.into_response()
+        } else {
+            let base = parts.extensions.get::<Base>().cloned().unwrap_or_default();
+            see_other(&base.join(SECURITY_PAGE), &[])
+        };
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_enrolment_and_the_basics_are_exempt() {
+        for path in [
+            "/account/security",
+            "/account/security/totp/setup",
+            "/api/auth/mfa",
+            "/api/auth/mfa/totp/confirm",
+            "/api/auth/verify_auth",
+            "/logout",
+            "/static/latch.css",
+        ] {
+            assert!(super::exempt(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/dashboard",
+            "/account",
+            "/account/securityx",
+            "/api/auth/mfax",
+            "/api/auth/sessions",
+            "/api/posts",
+            "/admin/users",
+        ] {
+            assert!(!super::exempt(path), "{path}");
+        }
+    }
+}
