@@ -60,42 +60,20 @@ pub fn matching_step(secret: &[u8], code: u32, now: Timestamp) -> Option<i64> {
     found
 }
 
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// RFC 4648 base32 without padding (what `otpauth://` URLs carry).
 pub fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    for chunk in bytes.chunks(5) {
-        let mut buf = [0u8; 5];
-        buf[..chunk.len()].copy_from_slice(chunk);
-        let bits = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
-        let chars = (chunk.len() * 8).div_ceil(5);
-        for i in 0..chars {
-            let index = (bits >> (35 - 5 * i)) & 0x1f;
-            out.push(char::from(BASE32[index as usize]));
-        }
-    }
-    out
+    data_encoding::BASE32_NOPAD.encode(bytes)
 }
 
-/// Decodes RFC 4648 base32 (case-insensitive, padding and spaces ignored); `None` on any
+/// Decodes base32 as people copy it (any case, spaces and padding ignored); `None` on any
 /// other character.
 pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let (mut buffer, mut bits) = (0u64, 0u32);
-    for c in text.chars().filter(|c| *c != '=' && !c.is_whitespace()) {
-        let value = BASE32
-            .iter()
-            .position(|b| char::from(*b) == c.to_ascii_uppercase())?;
-        buffer = (buffer << 5) | value as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    let clean: String = text
+        .chars()
+        .filter(|c| *c != '=' && !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    data_encoding::BASE32_NOPAD.decode(clean.as_bytes()).ok()
 }
 
 /// The `otpauth://` URL an authenticator app scans: issuer `latch`, the username as the
