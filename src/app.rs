@@ -58,6 +58,7 @@ fn routes(with_metrics: bool, state: &AppState) -> Router<AppState> {
         .merge(crate::tokens::routes())
         .merge(crate::admin::routes())
         .merge(crate::posts::routes())
+        .merge(crate::client::routes())
         .merge(crate::ops::routes(with_metrics))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .route("/static/{file}", get(crate::web::assets::static_file))

@@ -56,6 +56,7 @@ pub mod audit;
 pub mod auth;
 pub mod bearer;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod csrf;

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/verify_email.html"),
     ),
     ("login.html", include_str!("../templates/login.html")),
+    ("app.html", include_str!("../templates/app.html")),
     (
         "login_mfa.html",
         include_str!("../templates/login_mfa.html"),

@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "capabilities",
         &[
-            "auth", "mfa", "account", "tokens", "admin", "posts", "ops", "import",
+            "auth", "mfa", "account", "tokens", "admin", "posts", "ops", "import", "client",
         ],
     ),
     ("application", &["app", "server", "openapi", "cli"]),

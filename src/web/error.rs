@@ -252,7 +252,8 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{code} {title} · latch</title><link rel=\"stylesheet\" href=\"{base}/static/pico.min.css\">\
-         <link rel=\"stylesheet\" href=\"{base}/static/latch.css\"></head><body><main class=\"container\">\
+         <link rel=\"stylesheet\" href=\"{base}/static/latch.css\">\
+         <link rel=\"icon\" href=\"{base}/static/favicon.svg\" type=\"image/svg+xml\"></head><body><main class=\"container\">\
          <article><h1>{code} {title}</h1><p>{message}</p><p><a href=\"{base}/\">Go to the home page</a></p>\
          </article></main></body></html>",
         code = status.as_u16(),

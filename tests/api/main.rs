@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod authz;
+mod browser;
 mod cli;
 mod contract;
 mod csrf;
