@@ -34,7 +34,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "capabilities",
         &[
-            "auth", "mfa", "account", "tokens", "admin", "posts", "ops", "import",
+            "auth",
+            "mfa",
+            "account",
+            "tokens",
+            "admin",
+            "posts",
+            "ops",
+            "import",
+            "forward_auth",
         ],
     ),
     ("application", &["app", "server", "openapi", "cli"]),
