@@ -12,6 +12,15 @@ use crate::user::AuthUser;
 /// The user a bearer secret authenticates: `None` for an unknown, expired or revoked token
 /// (a reset, password set, lock or "end all sessions" ends them all), or a locked account.
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<AuthUser>, StoreError> {
+    find(state, secret, true).await
+}
+
+/// [`authenticate`] without recording the use (`last_used_at`): forward-auth never writes.
+pub async fn identify(state: &AppState, secret: &str) -> Result<Option<AuthUser>, StoreError> {
+    find(state, secret, false).await
+}
+
+async fn find(state: &AppState, secret: &str, touch: bool) -> Result<Option<AuthUser>, StoreError> {
     let Some(secret) = SecretToken::from_client(secret.trim()) else {
         return Ok(None);
     };
@@ -29,7 +38,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<AuthU
     if user.locked || user.credential_gen != token.credential_gen {
         return Ok(None);
     }
-    if token.last_used_at.is_none_or(|at| now - at >= 60) {
+    if touch && token.last_used_at.is_none_or(|at| now - at >= 60) {
         api_tokens::touch(&state.db, token.id, now).await?;
     }
     Ok(Some(AuthUser::from(&user)))

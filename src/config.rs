@@ -79,6 +79,16 @@ pub struct Config {
     pub max_connections: usize,
     /// Where `/metrics` is served: unset (the main listener), `off`, or an address of its own.
     pub metrics_bind: Option<String>,
+    /// Forward-auth rules (`[[access_rules]]`), first match wins.
+    pub access_rules: Vec<crate::domain::access::RuleSpec>,
+    /// Forward-auth policy when no rule matches.
+    pub default_policy: String,
+    /// Domains (and their subdomains) a sign-in may return to with an absolute `next`; a
+    /// list in `latch.toml`, comma-separated in `LATCH_REDIRECT_DOMAINS`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub redirect_domains: Vec<String>,
+    /// Domain of the session cookie (e.g. `example.com`), so one sign-in covers its subdomains.
+    pub cookie_domain: Option<String>,
 }
 
 /// Where `/metrics` is served (the parsed `metrics_bind`).
@@ -127,6 +137,10 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_connections: 1024,
             metrics_bind: None,
+            access_rules: Vec::new(),
+            default_policy: "one_factor".into(),
+            redirect_domains: Vec::new(),
+            cookie_domain: None,
         }
     }
 }
@@ -154,6 +168,9 @@ pub enum ConfigError {
     /// A layer could not be read or a value has the wrong type.
     #[error("invalid configuration: {0}")]
     Load(String),
+    /// A forward-auth rule (or `default_policy`) does not compile: one line naming it.
+    #[error("invalid configuration: {0}")]
+    Rule(String),
     /// A value has the right type but is not acceptable.
     #[error("invalid configuration: {field}: {message}")]
     Invalid {
@@ -308,7 +325,55 @@ impl Config {
             return Err(invalid("max_connections", "must be between 1 and 1000000"));
         }
         self.metrics_bind()?;
+        self.access_rules()?;
+        for domain in &self.redirect_domains {
+            if !is_domain_name(domain.trim().trim_start_matches('.')) {
+                return Err(invalid(
+                    "redirect_domains",
+                    &format!("{domain:?} is not a domain name (write IDNs in xn-- form)"),
+                ));
+            }
+        }
+        if let Some(domain) = &self.cookie_domain {
+            let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
+            if !is_domain_name(&domain) || !domain.contains('.') {
+                return Err(invalid(
+                    "cookie_domain",
+                    "must be a domain name with a dot, like example.com",
+                ));
+            }
+            let public_host = self
+                .public_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+            if let Some(host) = public_host {
+                if host != domain && !host.ends_with(&format!(".{domain}")) {
+                    return Err(invalid(
+                        "cookie_domain",
+                        &format!(
+                            "public_url's host {host} is not {domain} or under it, so browsers \
+                             would refuse the cookie"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The compiled forward-auth rules; the error names the first bad rule.
+    pub fn access_rules(&self) -> Result<crate::domain::access::AccessRules, ConfigError> {
+        crate::domain::access::AccessRules::compile(&self.access_rules, &self.default_policy)
+            .map_err(ConfigError::Rule)
+    }
+
+    /// `cookie_domain` as the cookie carries it (lower case, no leading dot).
+    pub fn cookie_domain(&self) -> Option<String> {
+        self.cookie_domain
+            .as_deref()
+            .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
     }
 
     /// Where `/metrics` is served; an error names `metrics_bind` when it is not `off`, not
@@ -448,6 +513,19 @@ fn describe(errors: figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Letters, digits and `-` in dot-separated labels.
+fn is_domain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// A list given as a TOML array or as one comma-separated string (environment variables).

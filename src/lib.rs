@@ -61,6 +61,7 @@ pub mod clock;
 pub mod config;
 pub mod csrf;
 pub mod domain;
+pub mod forward_auth;
 pub mod handle;
 pub mod import;
 pub mod mail;

@@ -42,7 +42,8 @@ token needed). Every error body is `{\"error\": {\"code\", \"message\", \"fields
         auth::api::login,
         auth::api::logout,
         auth::api::signup,
-        auth::api::forward_auth,
+        crate::forward_auth::api::check,
+        crate::forward_auth::api::forward,
         account::api::password_forgot,
         account::api::password_reset,
         account::api::password_change,
@@ -76,7 +77,8 @@ token needed). Every error body is `{\"error\": {\"code\", \"message\", \"fields
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes, &CommonResponses),
     tags(
-        (name = "auth", description = "Sign-up, sign-in, sign-out and forward-auth."),
+        (name = "auth", description = "Sign-up, sign-in and sign-out."),
+        (name = "forward-auth", description = "Decisions for reverse proxies protecting other applications."),
         (name = "account", description = "Password, email, sessions and API tokens of the caller."),
         (name = "mfa", description = "The second factor: TOTP, recovery codes and the second step of a sign-in."),
         (name = "admin", description = "User administration (the `admin` role)."),
@@ -297,6 +299,7 @@ mod tests {
             "/api/auth/signup",
             "/api/auth/email/change",
             "/auth/check",
+            "/auth/forward",
             "/api/admin/users/{id}",
             "/api/posts/{id}",
         ] {

@@ -84,12 +84,51 @@ impl ActiveSession {
     }
 }
 
-/// The cookie's name: `__Host-` prefixed behind https, so no subdomain can set it.
+/// The cookie's name: `__Host-` prefixed behind https, so no subdomain can set it. With
+/// `cookie_domain` the cookie must carry a `Domain`, which `__Host-` forbids: it is then
+/// `__Secure-` prefixed behind https (still only settable over https).
 pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.config.is_https() {
-        "__Host-latch_session"
-    } else {
-        "latch_session"
+    match (
+        state.config.is_https(),
+        state.config.cookie_domain.is_some(),
+    ) {
+        (true, false) => "__Host-latch_session",
+        (true, true) => "__Secure-latch_session",
+        (false, _) => "latch_session",
+    }
+}
+
+/// Finds the session for a cookie value without writing anything: no idle-timer update and no
+/// deletion of an expired session (it is only reported as absent). Forward-auth uses it, since
+/// every request to every protected application goes through it.
+pub async fn peek(
+    state: &AppState,
+    cookie_value: &str,
+) -> Result<Option<ActiveSession>, StoreError> {
+    let Some(token) = SecretToken::from_client(cookie_value) else {
+        return Ok(None);
+    };
+    let Some(record) = find_record(state, &token).await? else {
+        return Ok(None);
+    };
+    if is_expired(state, &record, state.clock.now()) || record.locked == Some(true) {
+        return Ok(None);
+    }
+    Ok(Some(ActiveSession { token, record }))
+}
+
+async fn find_record(
+    state: &AppState,
+    token: &SecretToken,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let hash = token.hash();
+    match state
+        .session_reader
+        .as_ref()
+        .and_then(|r| r.find_session(&hash))
+    {
+        Some(found) => Ok(found),
+        None => store::find(&state.db, &hash).await,
     }
 }
 
@@ -101,16 +140,7 @@ pub async fn load(
     let Some(token) = SecretToken::from_client(cookie_value) else {
         return Ok(None);
     };
-    let hash = token.hash();
-    let found = match state
-        .session_reader
-        .as_ref()
-        .and_then(|r| r.find_session(&hash))
-    {
-        Some(found) => found,
-        None => store::find(&state.db, &hash).await?,
-    };
-    let Some(record) = found else {
+    let Some(record) = find_record(state, &token).await? else {
         return Ok(None);
     };
     let now = state.clock.now();
@@ -302,6 +332,9 @@ fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String
         .same_site(SameSite::Lax)
         .path("/")
         .secure(state.config.is_https());
+    if let Some(domain) = state.config.cookie_domain() {
+        cookie = cookie.domain(domain);
+    }
     if let Some(seconds) = max_age {
         cookie = cookie.max_age(cookie::time::Duration::seconds(seconds));
     }

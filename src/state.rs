@@ -47,6 +47,10 @@ pub struct Shared {
     /// The path of `public_url` (`""` or like `/auth`): the prefix of latch's pages when a
     /// proxy strips it or an application nests latch there (see `web::base`).
     pub base_path: Arc<str>,
+    /// Forward-auth rules, compiled once at start.
+    pub access_rules: Arc<crate::domain::access::AccessRules>,
+    /// Where an absolute `next` may lead (`redirect_domains`).
+    pub return_domains: Arc<crate::domain::ReturnDomains>,
 }
 
 impl AppState {
@@ -87,6 +91,9 @@ impl AppState {
             .map_err(|e| StartError::Other(e.to_string()))?;
         let mailer = crate::mail::Mailer::from_config(&config)
             .map_err(|e| StartError::Other(e.to_string()))?;
+        let access_rules = config.access_rules()?;
+        let return_domains =
+            crate::domain::ReturnDomains::new(&config.redirect_domains, !config.is_https());
         let trusted_proxies = config
             .trusted_proxies
             .iter()
@@ -98,6 +105,8 @@ impl AppState {
         });
         Ok(Self(Arc::new(Shared {
             session_reader,
+            access_rules: Arc::new(access_rules),
+            return_domains: Arc::new(return_domains),
             base_path: Arc::from(config.base_path()),
             mailer: Arc::new(mailer),
             trusted_proxies: Arc::new(trusted_proxies),

@@ -34,7 +34,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "capabilities",
         &[
-            "auth", "mfa", "account", "tokens", "admin", "posts", "ops", "import", "client",
+            "auth",
+            "mfa",
+            "account",
+            "tokens",
+            "admin",
+            "posts",
+            "ops",
+            "import",
+            "forward_auth",
+            "client",
         ],
     ),
     ("application", &["app", "server", "openapi", "cli"]),

@@ -1,7 +1,7 @@
 //! The JSON API under `/api/auth/`, with the classic endpoint names.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -12,7 +12,7 @@ use crate::mfa;
 use crate::sessions::{self, NewSession};
 use crate::state::AppState;
 use crate::web::error::{axum_json, ApiError};
-use crate::web::extract::{with_cookies, Client, CurrentUser, MaybeSession, RequireUser};
+use crate::web::extract::{with_cookies, Client, MaybeSession, RequireUser};
 use crate::web::input::{Input, NoFields};
 use crate::web::openapi::{CsrfHeader, CsrfToken, ErrorBody, UserEnvelope};
 
@@ -24,7 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/logout", post(logout))
         .route("/api/auth/signup", post(signup))
-        .route("/auth/check", get(forward_auth))
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -152,34 +151,4 @@ async fn signup(
     let user = auth::register(&state, &account, &client).await?;
     let new = sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
     Ok(signed_in(StatusCode::CREATED, &AuthUser::from(&user), &new))
-}
-
-/// `GET /auth/check`: forward-auth for nginx `auth_request`, Caddy and Traefik.
-#[utoipa::path(
-    get, path = "/auth/check", tag = "auth", security((), ("session" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Signed in: the identity in headers, no body.", headers(
-            ("X-Latch-User" = String, description = "Username."),
-            ("X-Latch-User-Id" = i64, description = "User id."),
-            ("X-Latch-Roles" = String, description = "Roles, comma-separated."))),
-        (status = 401, description = "`unauthenticated`: not signed in.", body = ErrorBody),
-    ),
-)]
-async fn forward_auth(CurrentUser(user): CurrentUser) -> Response {
-    let Some(user) = user else {
-        return ApiError::Unauthenticated.into_response();
-    };
-    let mut response = StatusCode::OK.into_response();
-    let headers = response.headers_mut();
-    let pairs = [
-        ("x-latch-user", user.username.clone()),
-        ("x-latch-user-id", user.id.to_string()),
-        ("x-latch-roles", user.roles.join(",")),
-    ];
-    for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    response
 }

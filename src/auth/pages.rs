@@ -64,8 +64,9 @@ impl NextQuery {
 }
 
 /// The `next` value to carry through a form: kept only when safe.
-fn safe_next(raw: Option<&str>) -> Option<String> {
-    raw.and_then(NextPath::parse).map(|p| p.as_str().to_owned())
+fn safe_next(state: &AppState, raw: Option<&str>) -> Option<String> {
+    raw.and_then(|r| NextPath::parse_with(r, &state.return_domains))
+        .map(|p| p.as_str().to_owned())
 }
 
 async fn index_get(
@@ -102,7 +103,12 @@ async fn login_get(
     let query = NextQuery::from_raw(raw_query);
     if session.as_ref().and_then(|s| s.user()).is_some() {
         return Ok(see_other(
-            NextPath::or_dashboard(query.next.as_deref(), base.as_str()).as_str(),
+            NextPath::or_dashboard_with(
+                query.next.as_deref(),
+                base.as_str(),
+                &state.return_domains,
+            )
+            .as_str(),
             &[],
         ));
     }
@@ -113,7 +119,7 @@ async fn login_get(
         flash: view::read_flash(&headers),
         base: base.clone(),
     };
-    let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
+    let extra = context! { next => safe_next(&state, query.next.as_deref()), values => context! {}, errors => context! {} };
     render(
         &state,
         &frame,
@@ -134,8 +140,8 @@ async fn login_post(
 ) -> PageResult {
     let Input { data, session } = input;
     // The form's hidden field, else the page's own `?next=` (a form posted to `/login?next=…`).
-    let next = safe_next(data.next.as_deref())
-        .or_else(|| safe_next(NextQuery::from_raw(raw_query).next.as_deref()));
+    let next = safe_next(&state, data.next.as_deref())
+        .or_else(|| safe_next(&state, NextQuery::from_raw(raw_query).next.as_deref()));
     let show_again = |status, errors: FieldErrors, form_error: Option<String>| {
         let frame = Frame {
             user: None,
@@ -170,7 +176,8 @@ async fn login_post(
             let remember = data.remember_me.unwrap_or(false);
             let new =
                 sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;
-            let target = NextPath::or_dashboard(next.as_deref(), base.as_str());
+            let target =
+                NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains);
             Ok(see_other(
                 target.as_str(),
                 &[new.set_cookie, view::flash_cookie(&state, "signed_in")],
@@ -211,7 +218,7 @@ async fn register_get(
         flash: view::read_flash(&headers),
         base: base.clone(),
     };
-    let extra = context! { next => safe_next(query.next.as_deref()), values => context! {}, errors => context! {} };
+    let extra = context! { next => safe_next(&state, query.next.as_deref()), values => context! {}, errors => context! {} };
     render(
         &state,
         &frame,
@@ -240,8 +247,8 @@ async fn register_post(
 ) -> PageResult {
     let Input { data, session } = input;
     // The form's hidden field, else the page's own `?next=` (a form posted to `/login?next=…`).
-    let next = safe_next(data.next.as_deref())
-        .or_else(|| safe_next(NextQuery::from_raw(raw_query).next.as_deref()));
+    let next = safe_next(&state, data.next.as_deref())
+        .or_else(|| safe_next(&state, NextQuery::from_raw(raw_query).next.as_deref()));
     let values = context! {
         username => data.fields.username.clone(),
         email => data.fields.email.clone(),
@@ -266,7 +273,8 @@ async fn register_post(
         Ok(user) => {
             let new =
                 sessions::start(&state, Some(&user), false, &client, session.as_ref()).await?;
-            let target = NextPath::or_dashboard(next.as_deref(), base.as_str());
+            let target =
+                NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains);
             Ok(see_other(
                 target.as_str(),
                 &[new.set_cookie, view::flash_cookie(&state, "welcome")],

@@ -1,6 +1,7 @@
 //! Domain types: each one can only hold a valid value, so code that receives one need not
 //! check it again ("parse, don't validate").
 
+pub mod access;
 pub mod client_ip;
 mod email;
 mod factor;
@@ -17,7 +18,7 @@ pub use email::EmailAddress;
 pub use factor::{Factor, Factors};
 pub use field_errors::FieldErrors;
 pub use flex::{flex_bool, flex_i64};
-pub use next_path::NextPath;
+pub use next_path::{NextPath, ReturnDomains};
 pub use otp_code::{normalize_code, totp_digits, CodeShape, MAX_CODE_CHARS};
 pub use password::Password;
 pub use role::{RoleName, ADMIN_ROLE, IMPLICIT_ROLE};

@@ -57,6 +57,18 @@ impl NextPath {
         Some(Self(decoded))
     }
 
+    /// A safe local path, or an absolute URL back to an application under one of
+    /// `returns`' domains (see [`ReturnDomains`]).
+    pub fn parse_with(raw: &str, returns: &ReturnDomains) -> Option<Self> {
+        Self::parse(raw).or_else(|| returns.absolute(raw).map(Self))
+    }
+
+    /// [`NextPath::or_dashboard`] that also accepts absolute URLs under `returns`' domains.
+    pub fn or_dashboard_with(raw: Option<&str>, base: &str, returns: &ReturnDomains) -> Self {
+        raw.and_then(|r| Self::parse_with(r, returns))
+            .unwrap_or_else(|| Self(format!("{base}/dashboard")))
+    }
+
     /// The safe path, or the dashboard (under `base`, the prefix of latch's pages, which comes
     /// from the configuration or the application, never from the request) when `raw` is
     /// missing or unsafe.
@@ -71,9 +83,119 @@ impl NextPath {
     }
 }
 
+/// The applications a sign-in may return to (`redirect_domains`): an absolute `next` is
+/// accepted only with the scheme latch itself is served on (`https`, or `http` when
+/// `public_url` is http) and a host that is one of the domains or a subdomain of one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReturnDomains {
+    domains: Vec<String>,
+    allow_http: bool,
+}
+
+impl ReturnDomains {
+    /// `domains` as configured (case and a leading `.` ignored); `allow_http` when latch is
+    /// served over http.
+    pub fn new(domains: &[String], allow_http: bool) -> Self {
+        let domains = domains
+            .iter()
+            .map(|d| {
+                d.trim()
+                    .trim_start_matches('.')
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase()
+            })
+            .filter(|d| !d.is_empty())
+            .collect();
+        Self {
+            domains,
+            allow_http,
+        }
+    }
+
+    /// `raw` when it is a safe absolute URL under one of the domains. Besides the host, every
+    /// rule of a safe local path holds for what follows it: printable ASCII only (so IDN
+    /// look-alikes must come in `xn--` form, which is compared as is), at any depth of
+    /// percent-decoding no `\`, no control character, no `//` and no `.`/`..` segment in the
+    /// path; and the authority is a bare host with an optional port (no user info, no
+    /// encoding), so the host the browser goes to is the one checked here.
+    fn absolute(&self, raw: &str) -> Option<String> {
+        if self.domains.is_empty() || raw.len() > MAX_LEN {
+            return None;
+        }
+        if !raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return None;
+        }
+        let rest = match raw.split_once("://")? {
+            ("https", rest) => rest,
+            ("http", rest) if self.allow_http => rest,
+            _ => return None,
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        let host_ok = !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        let port_ok = port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+        if !host_ok || !port_ok {
+            return None;
+        }
+        let host = host.to_ascii_lowercase();
+        let listed = self.domains.iter().any(|d| {
+            host == *d
+                || host
+                    .strip_suffix(d.as_str())
+                    .is_some_and(|sub| sub.ends_with('.'))
+        });
+        if !listed {
+            return None;
+        }
+        if !tail.is_empty() && !tail.starts_with('/') {
+            // `?x` or `#x` right after the host: the path is `/`.
+            return Self::tail_is_safe(&format!("/{tail}")).then(|| raw.to_owned());
+        }
+        Self::tail_is_safe(if tail.is_empty() { "/" } else { tail }).then(|| raw.to_owned())
+    }
+
+    /// The local-path rules on what follows the host.
+    fn tail_is_safe(tail: &str) -> bool {
+        let mut decoded = tail.to_owned();
+        for _ in 0..10 {
+            let Ok(next) = percent_decode_str(&decoded).decode_utf8() else {
+                return false;
+            };
+            let next = next.into_owned();
+            if next.contains('\\') || next.chars().any(char::is_control) {
+                return false;
+            }
+            if next == decoded {
+                break;
+            }
+            decoded = next;
+        }
+        if percent_decode_str(&decoded).decode_utf8().ok().as_deref() != Some(decoded.as_str()) {
+            return false;
+        }
+        let path = decoded.split(['?', '#']).next().unwrap_or_default();
+        !path.contains("//")
+            && !path.contains(':')
+            && !path
+                .split('/')
+                .any(|segment| segment == "." || segment == "..")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::NextPath;
+    use super::{NextPath, ReturnDomains};
 
     #[test]
     fn hostile_values_never_leave_the_site() {
@@ -123,6 +245,76 @@ mod tests {
             assert_eq!(NextPath::parse(value).unwrap().as_str(), value);
         }
         assert_eq!(NextPath::parse("/posts%2F3").unwrap().as_str(), "/posts/3");
+    }
+
+    fn returns() -> ReturnDomains {
+        ReturnDomains::new(&["example.com".into(), ".Apps.Test".into()], false)
+    }
+
+    #[test]
+    fn absolute_urls_return_only_to_listed_domains() {
+        for ok in [
+            "https://example.com/",
+            "https://example.com",
+            "https://app.example.com/path?q=1#top",
+            "https://a.b.example.com:8443/x",
+            "https://APP.apps.test/x?next=%2Fy",
+            "https://example.com?x=1",
+        ] {
+            assert_eq!(
+                NextPath::parse_with(ok, &returns()).map(|n| n.as_str().to_owned()),
+                Some(ok.to_owned()),
+                "{ok}"
+            );
+        }
+        let hostile = [
+            "https://example.com.evil.test/",
+            "https://evil.test/?example.com",
+            "https://evil.test/#example.com",
+            "https://evil.test/example.com",
+            "https://example.com@evil.test/",
+            "https://user:pw@example.com/",
+            "https://evil.test\\@example.com/",
+            "https://example.com\\evil.test",
+            "https://example.com/\\evil.test",
+            "https://example.com/%5C%5Cevil.test",
+            "https://example.com//evil.test",
+            "https://example.com/%2F%2Fevil.test",
+            "https://example.com/a/../../x",
+            "https://example.com/%2e%2e/x",
+            "https://еxample.com/",
+            "https://xn--xample-2of.com/",
+            "https://exam%70le.com/",
+            "https://notexample.com/",
+            "https://example.com:/",
+            "https://example.com:99999999/",
+            "https://[::1]/",
+            "http://example.com/",
+            "HTTPS://example.com/",
+            "javascript://example.com/%0aalert(1)",
+            "//example.com/",
+            "//evil.test",
+            "https:/example.com/",
+            "https:example.com",
+            "https://example.com/%0d%0aSet-Cookie:x",
+            "https://example.com/ x",
+            "https://",
+        ];
+        for value in hostile {
+            assert!(
+                NextPath::parse_with(value, &returns()).is_none(),
+                "{value:?} was accepted"
+            );
+        }
+        // Without redirect_domains nothing absolute is accepted; http only when latch is http.
+        let none = ReturnDomains::new(&[], false);
+        assert!(NextPath::parse_with("https://example.com/", &none).is_none());
+        let http = ReturnDomains::new(&["example.com".into()], true);
+        assert!(NextPath::parse_with("http://app.example.com/", &http).is_some());
+        assert_eq!(
+            NextPath::or_dashboard_with(Some("https://evil.test/"), "/sso", &returns()).as_str(),
+            "/sso/dashboard"
+        );
     }
 }
 

@@ -34,6 +34,9 @@ fn exempt(path: &str) -> bool {
                 | "/healthz"
                 | "/readyz"
                 | "/metrics"
+                // Forward-auth applies the hold itself, without the session write of a load.
+                | "/auth/check"
+                | "/auth/forward"
         )
         || path.starts_with("/static/")
 }

@@ -31,32 +31,32 @@ pub fn router() -> Router<AppState> {
         .route("/account/security/totp/disable", post(disable_post))
 }
 
-/// `/login/mfa`, keeping a safe `next`.
+/// `/login/mfa`, keeping `next` (already checked by the caller's `safe_next`, which knows
+/// the configured `redirect_domains`).
 pub fn second_step_path(base: &Base, next: Option<&str>) -> String {
-    match next.and_then(NextPath::parse) {
+    match next {
         Some(next) => {
-            let encoded: String =
-                form_urlencoded::byte_serialize(next.as_str().as_bytes()).collect();
+            let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
             base.join(&format!("/login/mfa?next={encoded}"))
         }
         None => base.join("/login/mfa"),
     }
 }
 
-/// `/login`, keeping a safe `next` (where an expired or missing second step starts over).
+/// `/login`, keeping an already checked `next` (where an expired or missing second step starts over).
 fn login_path(base: &Base, next: Option<&str>) -> String {
-    match next.and_then(NextPath::parse) {
+    match next {
         Some(next) => {
-            let encoded: String =
-                form_urlencoded::byte_serialize(next.as_str().as_bytes()).collect();
+            let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
             base.join(&format!("/login?next={encoded}"))
         }
         None => base.join("/login"),
     }
 }
 
-fn safe_next(raw: Option<&str>) -> Option<String> {
-    raw.and_then(NextPath::parse).map(|p| p.as_str().to_owned())
+fn safe_next(state: &AppState, raw: Option<&str>) -> Option<String> {
+    raw.and_then(|r| NextPath::parse_with(r, &state.return_domains))
+        .map(|p| p.as_str().to_owned())
 }
 
 /// How a refused form is shown: status, messages at fields, a message above the form, and
@@ -97,7 +97,7 @@ async fn second_step_get(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> HtmlResult {
-    let next = safe_next(view::query_param(raw.as_deref(), "next").as_deref());
+    let next = safe_next(&state, view::query_param(raw.as_deref(), "next").as_deref());
     let now = state.clock.now();
     let Some(session) = session.filter(|s| s.pending(now).is_some()) else {
         return Ok(see_other(&login_path(&base, next.as_deref()), &[]));
@@ -127,8 +127,8 @@ async fn second_step_post(
     input: Input<SecondStepInput>,
 ) -> HtmlResult {
     let Input { data, session } = input;
-    let next = safe_next(data.next.as_deref())
-        .or_else(|| safe_next(view::query_param(raw.as_deref(), "next").as_deref()));
+    let next = safe_next(&state, data.next.as_deref())
+        .or_else(|| safe_next(&state, view::query_param(raw.as_deref(), "next").as_deref()));
     let outcome = mfa::complete_sign_in(
         &state,
         session.as_ref(),
@@ -139,7 +139,8 @@ async fn second_step_post(
     .await;
     match outcome {
         Ok((_, new)) => Ok(see_other(
-            NextPath::or_dashboard(next.as_deref(), base.as_str()).as_str(),
+            NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains)
+                .as_str(),
             &[new.set_cookie, view::flash_cookie(&state, "signed_in")],
         )),
         Err(MfaError::NotPending) => Ok(see_other(&login_path(&base, next.as_deref()), &[])),

@@ -778,3 +778,73 @@ async fn serve_stops_on_sigint_with_exit_code_zero() {
     let code = tokio::task::block_in_place(|| server.stop_with("-INT"));
     assert_eq!(code, Some(0), "latch serve did not exit 0 on SIGINT");
 }
+
+#[test]
+fn access_check_explains_the_rule_and_config_check_names_a_bad_one() {
+    let cli = Cli::new();
+    let rules = r#"default_policy = "deny"
+[[access_rules]]
+domain = "*.example.com"
+path = "^/admin"
+subject = ["role:admin"]
+policy = "two_factor"
+[[access_rules]]
+domain = "app.example.com"
+policy = "one_factor"
+"#;
+    std::fs::write(cli.path().join("latch.toml"), rules).unwrap();
+    let out = cli.run(
+        &["access", "check", "https://app.example.com/admin/x"],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("access_rules[0]") && text.contains("decision (anonymous): sign in"),
+        "{text}"
+    );
+    let out = cli.run(
+        &["access", "check", "https://other.test/", "--method", "POST"],
+        None,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("default_policy = deny") && text.contains("forbidden"),
+        "{text}"
+    );
+    assert!(cli
+        .run(
+            &["user", "add", "ann", "ann@example.com", "--password-stdin"],
+            Some(PASSWORD)
+        )
+        .status
+        .success());
+    let out = cli.run(
+        &[
+            "access",
+            "check",
+            "https://app.example.com/",
+            "--user",
+            "ann",
+        ],
+        None,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("access_rules[1]") && text.contains("decision (ann): allow"),
+        "{text}"
+    );
+
+    let bad = "[[access_rules]]\ndomain = \"a.test\"\npolicy = \"bypass\"\n[[access_rules]]\ndomain = \"a.test\"\npath = \"([\"\npolicy = \"deny\"\n";
+    std::fs::write(cli.path().join("latch.toml"), bad).unwrap();
+    for args in [&["config", "check"][..], &["serve"][..]] {
+        let out = cli.run(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("access_rules[1]: path: regex parse error"),
+            "{err}"
+        );
+    }
+}

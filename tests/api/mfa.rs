@@ -22,7 +22,7 @@ pub fn code_at(secret: &str, now: i64, offset: i64) -> String {
 }
 
 /// Starts a TOTP setup for the signed-in `client`; returns the secret.
-async fn set_up_on(client: &TestClient) -> String {
+pub async fn set_up_on(client: &TestClient) -> String {
     let setup: Value = client
         .post_json(
             "/api/auth/mfa/totp/setup",

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Gives `user_id` the space-separated `roles` directly in the database.
-async fn set_roles(db: &Db, user_id: i64, roles: &str) {
+pub async fn set_roles(db: &Db, user_id: i64, roles: &str) {
     let sql = "UPDATE users SET roles = $1 WHERE id = $2";
     match db {
         Db::Sqlite(pool) => {
