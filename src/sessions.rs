@@ -296,6 +296,30 @@ pub async fn reissue(
     }
 }
 
+/// The session that replaces `current` after its user changed their password: a new id and
+/// the new credential generation, but the factors `current` was signed in with (the password
+/// was just proved again), so a two-factor session stays two-factor.
+pub async fn reissue_after_password_change(
+    state: &AppState,
+    record: &crate::store::users::UserRecord,
+    current: Option<&ActiveSession>,
+    client: &ClientInfo,
+) -> Result<NewSession, StoreError> {
+    let now = state.clock.now();
+    let factors = current
+        .map(|s| {
+            s.factors()
+                .iter()
+                .filter(|(f, _)| *f != Factor::Password)
+                .fold(Factors::one(Factor::Password, now), |all, (f, at)| {
+                    all.and(f, at)
+                })
+        })
+        .unwrap_or_else(|| Factors::one(Factor::Password, now));
+    let remember = current.is_some_and(|s| s.remember());
+    start_with(state, Some(record), &factors, remember, client, None).await
+}
+
 /// Deletes the session (sign-out, audited) and returns the `Set-Cookie` value that clears
 /// the cookie.
 pub async fn end(

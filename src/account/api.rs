@@ -116,8 +116,8 @@ async fn password_change(
 ) -> ApiResult {
     let Input { data, session } = input;
     let record = account::change_password(&state, &user, &data.change(), &client).await?;
-    let remember = session.as_ref().is_some_and(|s| s.remember());
-    let new = sessions::start(&state, Some(&record), remember, &client, None).await?;
+    let new =
+        sessions::reissue_after_password_change(&state, &record, session.as_ref(), &client).await?;
     let mut response = with_cookies(
         StatusCode::NO_CONTENT.into_response(),
         std::slice::from_ref(&new.set_cookie),

@@ -153,8 +153,9 @@ async fn password_post(
     let result = account::change_password(&state, &user, &data.change(), &client).await;
     match result {
         Ok(record) => {
-            let remember = session.as_ref().is_some_and(|s| s.remember());
-            let new = sessions::start(&state, Some(&record), remember, &client, None).await?;
+            let new =
+                sessions::reissue_after_password_change(&state, &record, session.as_ref(), &client)
+                    .await?;
             Ok(see_other(
                 &frame.base.join("/account?done=password_changed"),
                 &[new.set_cookie],

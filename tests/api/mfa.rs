@@ -489,6 +489,38 @@ db_test!(
 );
 
 db_test!(
+    async fn a_password_change_keeps_the_sessions_second_factor(app) {
+        // Without this, a user who changes their password is asked for a second factor again
+        // by every `two_factor` forward-auth rule, and sent in a loop (`/login/mfa` serves
+        // only pending sign-ins).
+        let (client, _, _) = enrolled(&app, "lea").await;
+        let changed = client
+            .post_json(
+                "/api/auth/password/change",
+                &json!({"current_password": PASSWORD, "new_password": "another long passphrase"}),
+            )
+            .await;
+        assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+        let list: Value = client.get("/api/auth/sessions").await.json().await.unwrap();
+        let current = list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .unwrap()
+            .clone();
+        assert_eq!(current["two_factor"], true, "{current}");
+        let names: Vec<&str> = current["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["factor"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["password", "totp"]);
+    }
+);
+
+db_test!(
     async fn pages_sign_in_in_two_steps_keeping_next(app) {
         let (_, secret, _) = enrolled(&app, "kim").await;
         let browser = app.new_client();
