@@ -26,6 +26,7 @@ use crate::mail::Email;
 use crate::passwords::HashError;
 use crate::state::AppState;
 use crate::store::tokens::{self, Purpose};
+use crate::store::users;
 use crate::store::StoreError;
 
 /// Lifetime of a verification token.
@@ -86,6 +87,26 @@ pub async fn deliver(state: &AppState, email: Result<Email, minijinja::Error>) {
             }
         });
     }
+}
+
+/// Uses up a mailed token of `purpose` (one `DELETE … RETURNING`, so it works once) and
+/// loads its user; an unknown, used, expired or orphaned token is `InvalidToken`.
+async fn redeem_token(
+    state: &AppState,
+    raw_token: &str,
+    purpose: Purpose,
+) -> Result<(tokens::ConsumedToken, users::UserRecord), AccountError> {
+    let token = SecretToken::from_client(raw_token.trim()).ok_or(AccountError::InvalidToken)?;
+    let consumed = tokens::consume(&state.db, &token.hash(), purpose)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    if consumed.expires_at < state.clock.now() {
+        return Err(AccountError::InvalidToken);
+    }
+    let user = users::find_by_id(&state.db, consumed.user_id)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    Ok((consumed, user))
 }
 
 async fn issue_token(

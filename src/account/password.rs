@@ -3,7 +3,7 @@
 
 use super::mail_limits::{address_may_receive, count_mail_request};
 use super::messages;
-use super::{deliver, issue_token, AccountError, RESET_TTL};
+use super::{deliver, issue_token, redeem_token, AccountError, RESET_TTL};
 use crate::audit::{self, Event, Subject};
 use crate::domain::{EmailAddress, FieldErrors, Password, SecretToken};
 use crate::passwords::Verification;
@@ -68,19 +68,13 @@ pub async fn reset_password(
     raw_password: &str,
     client: &ClientInfo,
 ) -> Result<UserRecord, AccountError> {
-    let token = SecretToken::from_client(raw_token.trim()).ok_or(AccountError::InvalidToken)?;
+    if SecretToken::from_client(raw_token.trim()).is_none() {
+        return Err(AccountError::InvalidToken);
+    }
     // Check the password first, so a policy failure does not burn the token.
     let password = Password::new_for_account(raw_password)
         .map_err(|m| AccountError::Validation(FieldErrors::single("password", m)))?;
-    let consumed = tokens::consume(&state.db, &token.hash(), Purpose::ResetPassword)
-        .await?
-        .ok_or(AccountError::InvalidToken)?;
-    if consumed.expires_at < state.clock.now() {
-        return Err(AccountError::InvalidToken);
-    }
-    let user = users::find_by_id(&state.db, consumed.user_id)
-        .await?
-        .ok_or(AccountError::InvalidToken)?;
+    let (_, user) = redeem_token(state, raw_token, Purpose::ResetPassword).await?;
     throttle::clear(state, &throttle::user_key(user.id)).await?;
     let notice = (
         "Your password was reset",

@@ -2,9 +2,8 @@
 
 use super::mail_limits::{address_may_receive, count_mail_request};
 use super::messages;
-use super::{deliver, issue_token, AccountError, VERIFY_TTL};
+use super::{deliver, issue_token, redeem_token, AccountError, VERIFY_TTL};
 use crate::audit::{self, Event, Subject};
-use crate::domain::SecretToken;
 use crate::state::AppState;
 use crate::store::sessions::ClientInfo;
 use crate::store::tokens::{self, Purpose};
@@ -43,16 +42,7 @@ pub async fn verify_email(
     raw_token: &str,
     client: &ClientInfo,
 ) -> Result<UserRecord, AccountError> {
-    let token = SecretToken::from_client(raw_token.trim()).ok_or(AccountError::InvalidToken)?;
-    let consumed = tokens::consume(&state.db, &token.hash(), Purpose::VerifyEmail)
-        .await?
-        .ok_or(AccountError::InvalidToken)?;
-    if consumed.expires_at < state.clock.now() {
-        return Err(AccountError::InvalidToken);
-    }
-    let user = users::find_by_id(&state.db, consumed.user_id)
-        .await?
-        .ok_or(AccountError::InvalidToken)?;
+    let (consumed, user) = redeem_token(state, raw_token, Purpose::VerifyEmail).await?;
     let email = consumed.email.unwrap_or_else(|| user.email.clone());
     if email == user.email {
         users::mark_verified(&state.db, user.id, &email).await?;

@@ -169,8 +169,7 @@ fn allowed(identity: Option<&Identity>) -> Response {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    let mut groups = vec![crate::domain::IMPLICIT_ROLE.to_owned()];
-    groups.extend(user.roles.iter().cloned());
+    let groups = super::groups(user);
     let pairs = [
         ("remote-user", user.username.clone()),
         ("remote-groups", groups.join(",")),

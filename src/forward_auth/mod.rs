@@ -160,13 +160,19 @@ pub fn decide<'a>(
 
 /// What the rules see of a user.
 pub fn visitor(identity: &Identity) -> Visitor {
-    let mut roles = vec![crate::domain::IMPLICIT_ROLE.to_owned()];
-    roles.extend(identity.user.roles.iter().cloned());
     Visitor {
         username: crate::domain::nfkc_lower(&identity.user.username),
-        roles,
+        roles: groups(&identity.user),
         two_factor: identity.two_factor,
     }
+}
+
+/// The user's roles with the implicit `user` first: what `role:` subjects match and what
+/// `Remote-Groups` says.
+pub fn groups(user: &AuthUser) -> Vec<String> {
+    std::iter::once(crate::domain::IMPLICIT_ROLE.to_owned())
+        .chain(user.roles.iter().cloned())
+        .collect()
 }
 
 /// `<public_url><page>?next=<target>`: where a visitor is sent to sign in or add a factor.
