@@ -54,6 +54,7 @@ fn routes(with_metrics: bool, state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(crate::auth::routes())
         .merge(crate::mfa::routes())
+        .merge(crate::passkeys::routes())
         .merge(crate::forward_auth::routes())
         .merge(crate::account::routes())
         .merge(crate::tokens::routes())

@@ -51,6 +51,12 @@ pub enum Event {
     MfaReset,
     /// A second-factor code was checked (sign-in, turning it off); failures are audited.
     MfaVerify,
+    /// A passkey added to an account.
+    PasskeyAdd,
+    /// A passkey renamed.
+    PasskeyRename,
+    /// A passkey removed.
+    PasskeyRemove,
 }
 
 impl Event {
@@ -78,6 +84,9 @@ impl Event {
             Event::MfaRecoveryCodes => "mfa_recovery_codes",
             Event::MfaReset => "mfa_reset",
             Event::MfaVerify => "mfa_verify",
+            Event::PasskeyAdd => "passkey_add",
+            Event::PasskeyRename => "passkey_rename",
+            Event::PasskeyRemove => "passkey_remove",
         }
     }
 }

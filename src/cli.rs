@@ -266,6 +266,15 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             command: ConfigCommand::Check,
         } => {
             print!("{}", config.to_masked_toml());
+            match config.passkey_relying_party() {
+                Ok((rp_id, origin)) => {
+                    println!(
+                        "# passkeys: relying party {rp_id}, origin {}",
+                        origin.origin().ascii_serialization()
+                    )
+                }
+                Err(reason) => println!("# {reason}"),
+            }
             println!("# configuration is valid");
             Ok(())
         }
@@ -424,6 +433,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
         out,
         "Create the first admin with: latch user add <username> <email> --role admin"
     );
+    if let Err(reason) = &app.state().relying_party {
+        let _ = writeln!(out, "{reason}");
+    }
     let _ = out.flush();
     drop(out);
     tracing::info!(addr = %app.local_addr(), "listening");

@@ -425,6 +425,30 @@ impl Config {
             .unwrap_or_default()
     }
 
+    /// Where passkeys are bound: the relying-party id (the host of `public_url`) and the
+    /// origin (`public_url` without its path). `Err` says in one line why passkeys are off:
+    /// WebAuthn scopes credentials to a domain name, so an IP address cannot be one.
+    pub fn passkey_relying_party(&self) -> Result<(String, url::Url), String> {
+        let public = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind));
+        let url = url::Url::parse(&public).map_err(|e| format!("public_url is not a URL ({e})"))?;
+        match url.host() {
+            Some(url::Host::Domain(domain)) => {
+                let origin = url::Url::parse(&url.origin().ascii_serialization())
+                    .map_err(|e| format!("public_url has no origin ({e})"))?;
+                Ok((domain.to_ascii_lowercase(), origin))
+            }
+            Some(_) => Err(format!(
+                "passkeys are off: public_url {public} has an IP address as its host, and \
+                 passkeys need a domain name (use http://localhost:{} for development)",
+                url.port_or_known_default().unwrap_or(80)
+            )),
+            None => Err(format!("passkeys are off: public_url {public} has no host")),
+        }
+    }
+
     /// Whether cookies must be `Secure` and `__Host-` prefixed.
     pub fn is_https(&self) -> bool {
         self.public_url
@@ -733,6 +757,32 @@ mod tests {
         };
         assert!(config.validate().is_ok() && config.is_https());
         assert_eq!(config.base_path(), "");
+    }
+
+    #[test]
+    fn passkeys_need_a_domain_name() {
+        let with = |u: &str| Config {
+            public_url: Some(u.into()),
+            ..Config::default()
+        };
+        let (rp, origin) = with("https://auth.example.com/auth/")
+            .passkey_relying_party()
+            .unwrap();
+        assert_eq!(rp, "auth.example.com");
+        assert_eq!(origin.as_str(), "https://auth.example.com/");
+        let (rp, origin) = with("http://localhost:8080")
+            .passkey_relying_party()
+            .unwrap();
+        assert_eq!(
+            (rp.as_str(), origin.as_str()),
+            ("localhost", "http://localhost:8080/")
+        );
+        for ip in ["http://127.0.0.1:8080", "http://[::1]:8080/auth"] {
+            let off = with(ip).passkey_relying_party().unwrap_err();
+            assert!(off.contains("IP address"), "{off}");
+        }
+        // Unset, it follows `bind` (127.0.0.1:8080 by default): off, with the reason.
+        assert!(Config::default().passkey_relying_party().is_err());
     }
 
     #[test]

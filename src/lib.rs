@@ -68,6 +68,7 @@ pub mod mail;
 pub mod mfa;
 pub mod openapi;
 pub mod ops;
+pub mod passkeys;
 pub mod passwords;
 pub mod posts;
 pub mod server;

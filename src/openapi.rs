@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::web::error::axum_json;
 use crate::web::openapi::ErrorBody;
-use crate::{account, admin, auth, mfa, posts, tokens};
+use crate::{account, admin, auth, mfa, passkeys, posts, tokens};
 
 /// The document's description, shown at its top.
 const DESCRIPTION: &str = "The JSON API of latch: sign-up, sign-in, sessions, the account \
@@ -59,6 +59,13 @@ token needed). Every error body is `{\"error\": {\"code\", \"message\", \"fields
         mfa::api::confirm,
         mfa::api::recovery_codes,
         mfa::api::disable,
+        passkeys::api::list,
+        passkeys::api::register_start,
+        passkeys::api::register_finish,
+        passkeys::api::rename,
+        passkeys::api::remove,
+        passkeys::api::login_start,
+        passkeys::api::login_finish,
         tokens::api::token_create,
         tokens::api::tokens_list,
         tokens::api::token_revoke,
@@ -81,6 +88,7 @@ token needed). Every error body is `{\"error\": {\"code\", \"message\", \"fields
         (name = "forward-auth", description = "Decisions for reverse proxies protecting other applications."),
         (name = "account", description = "Password, email, sessions and API tokens of the caller."),
         (name = "mfa", description = "The second factor: TOTP, recovery codes and the second step of a sign-in."),
+        (name = "passkeys", description = "Passkeys (WebAuthn): adding, listing, naming and removing them, and signing in with one."),
         (name = "admin", description = "User administration (the `admin` role)."),
         (name = "posts", description = "The ownership demo: the caller's posts."),
         (name = "meta", description = "This document."),

@@ -383,6 +383,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     // Throttle events are kept for the longest window (an hour for mail and sign-up limits).
     crate::store::throttle::purge(&state.db, now - c.throttle_window_secs.max(3600)).await?;
     crate::store::tokens::purge(&state.db, now).await?;
+    crate::store::passkeys::purge_ceremonies(&state.db, now).await?;
     store::delete_expired(
         &state.db,
         state.clock.now(),
@@ -412,6 +413,7 @@ pub fn describe_factors(stored: &str) -> String {
             Factor::Totp => "TOTP code",
             Factor::RecoveryCode => "recovery code",
             Factor::Passkey => "passkey",
+            Factor::SecurityKey => "passkey without PIN or biometrics",
         })
         .collect();
     if names.is_empty() {

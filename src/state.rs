@@ -51,7 +51,13 @@ pub struct Shared {
     pub access_rules: Arc<crate::domain::access::AccessRules>,
     /// Where an absolute `next` may lead (`redirect_domains`).
     pub return_domains: Arc<crate::domain::ReturnDomains>,
+    /// The WebAuthn relying party of passkeys, or the one line that says why they are off
+    /// (see [`Config::passkey_relying_party`]).
+    pub relying_party: Result<Arc<webauthn_rs_core::WebauthnCore>, Arc<str>>,
 }
+
+/// How long a passkey ceremony may take, and the timeout the browser is given.
+pub const PASSKEY_CEREMONY_SECS: u64 = 5 * 60;
 
 impl AppState {
     /// Connects and migrates the database and prepares the hasher: everything but the
@@ -103,7 +109,23 @@ impl AppState {
             let count = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
             crate::store::fast_read::SqliteReader::open(&path, count)
         });
+        let relying_party = config
+            .passkey_relying_party()
+            .map(|(rp_id, origin)| {
+                // The core crate rather than `webauthn_rs::Webauthn`, whose passkey calls
+                // require user verification; latch prefers it and records whether it was done.
+                Arc::new(webauthn_rs_core::WebauthnCore::new_unsafe_experts_only(
+                    "latch",
+                    &rp_id,
+                    vec![origin],
+                    std::time::Duration::from_secs(PASSKEY_CEREMONY_SECS),
+                    Some(false),
+                    Some(false),
+                ))
+            })
+            .map_err(Arc::from);
         Ok(Self(Arc::new(Shared {
+            relying_party,
             session_reader,
             access_rules: Arc::new(access_rules),
             return_domains: Arc::new(return_domains),

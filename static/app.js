@@ -5,6 +5,8 @@ import { Latch, LatchError } from "./latch.js";
 
 const latch = new Latch();
 const $ = (id) => document.getElementById(id);
+// Passkeys need the browser's support and the server's (a public_url with a domain name).
+const passkeys = Latch.passkeysSupported() && $("app").hasAttribute("data-passkeys-on");
 
 function showError(message) {
   const box = $("app-error");
@@ -63,6 +65,7 @@ $("sign-in-form").addEventListener("submit", async (event) => {
     if (result.mfaRequired) {
       form.hidden = true;
       $("second-step-form").hidden = false;
+      $("mfa-passkey").hidden = !(passkeys && result.methods.includes("passkey"));
       $("mfa-code").focus();
       return;
     }
@@ -99,6 +102,24 @@ $("second-step-form").addEventListener("submit", async (event) => {
     showFieldErrors(form, "mfa", error);
   }
 });
+
+/** A passkey signs in (or finishes the second step of a password sign-in). */
+async function passkeySignIn(button) {
+  button.disabled = true;
+  try {
+    await latch.signInWithPasskey();
+    showError("");
+    await render();
+  } catch (error) {
+    showError(error.message || "The passkey could not sign you in.");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+if (passkeys) $("passkey-sign-in").hidden = false;
+$("passkey-sign-in").addEventListener("click", (event) => passkeySignIn(event.target));
+$("mfa-passkey").addEventListener("click", (event) => passkeySignIn(event.target));
 
 $("sign-up-form").addEventListener("submit", async (event) => {
   event.preventDefault();

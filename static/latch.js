@@ -7,6 +7,12 @@
 //   const user = await latch.user();          // null when signed out
 //   await latch.signOut();
 //
+//   // Passkeys (WebAuthn), where the browser has them:
+//   if (Latch.passkeysSupported()) {
+//     await latch.addPasskey({ name: "Laptop", current_password: "…" });
+//     const user = await latch.signInWithPasskey();
+//   }
+//
 // It fetches the CSRF token once and sends it with every request that changes something,
 // takes the new token the server sends when it rotates the session (sign-in, sign-up, second
 // step, password change), fetches a fresh one once when a request is refused for CSRF, and
@@ -36,6 +42,87 @@ function defaultBase() {
   } catch {
     return "";
   }
+}
+
+
+// ---- WebAuthn's JSON forms (binary fields as base64url without padding) ----
+
+function fromBase64url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const padded = base64 + "===".slice((base64.length + 3) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)).buffer;
+}
+
+function toBase64url(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function descriptors(list) {
+  return (list || []).map((d) => ({ ...d, id: fromBase64url(d.id) }));
+}
+
+/** `PublicKeyCredentialCreationOptionsJSON` → the options `navigator.credentials.create`
+ *  takes (the browser's own parser where it has one). */
+function creationOptions(json) {
+  if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function") {
+    return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: fromBase64url(json.challenge),
+    user: { ...json.user, id: fromBase64url(json.user.id) },
+    excludeCredentials: descriptors(json.excludeCredentials),
+  };
+}
+
+/** `PublicKeyCredentialRequestOptionsJSON` → the options `navigator.credentials.get` takes. */
+function requestOptions(json) {
+  if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function") {
+    return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: fromBase64url(json.challenge),
+    allowCredentials: descriptors(json.allowCredentials),
+  };
+}
+
+/** A `PublicKeyCredential` → its JSON form (`toJSON()` where the browser has it). */
+function credentialJSON(credential) {
+  if (typeof credential.toJSON === "function") return credential.toJSON();
+  const r = credential.response;
+  const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toBase64url(r.attestationObject);
+    if (typeof r.getTransports === "function") response.transports = r.getTransports();
+  } else {
+    response.authenticatorData = toBase64url(r.authenticatorData);
+    response.signature = toBase64url(r.signature);
+    if (r.userHandle) response.userHandle = toBase64url(r.userHandle);
+  }
+  return {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    response,
+    clientExtensionResults: credential.getClientExtensionResults(),
+  };
+}
+
+/** A cancelled or refused browser prompt as a `LatchError` (`passkey_cancelled`). */
+function browserRefusal(e) {
+  if (e instanceof LatchError) return e;
+  if (e && e.name === "AbortError") return e;
+  const message =
+    e && e.name === "NotAllowedError"
+      ? "The passkey prompt was closed or timed out."
+      : e && e.name === "InvalidStateError"
+        ? "This device already holds a passkey for this account."
+        : "The browser could not use a passkey" + (e && e.message ? ": " + e.message : ".");
+  return new LatchError(0, "passkey_cancelled", message);
 }
 
 export class Latch {
@@ -155,5 +242,69 @@ export class Latch {
   /** Mails a reset link when the address has an account (the answer never says). */
   async forgotPassword({ email }) {
     await this.request("POST", "/api/auth/password/forgot", { email });
+  }
+
+  /** Whether this browser can use passkeys at all. */
+  static passkeysSupported() {
+    return typeof window !== "undefined" && typeof window.PublicKeyCredential === "function" &&
+      !!navigator.credentials;
+  }
+
+  /** Whether the browser offers passkeys in the username field's autofill. */
+  static async passkeyAutofillSupported() {
+    if (!Latch.passkeysSupported()) return false;
+    const check = PublicKeyCredential.isConditionalMediationAvailable;
+    return typeof check === "function" ? await check.call(PublicKeyCredential) : false;
+  }
+
+  /** Adds a passkey to the signed-in account: asks the browser to create one and registers
+   *  it. `current_password` may be left out within 5 minutes of a passkey sign-in. Returns
+   *  `{ id, name, created_at, last_used_at }`. */
+  async addPasskey({ name, current_password } = {}) {
+    const body = current_password ? { current_password } : {};
+    const { publicKey } = await this.request("POST", "/api/auth/passkeys/register/start", body);
+    let credential;
+    try {
+      credential = await navigator.credentials.create({ publicKey: creationOptions(publicKey) });
+    } catch (e) {
+      throw browserRefusal(e);
+    }
+    const finish = { name, credential: credentialJSON(credential) };
+    return (await this.request("POST", "/api/auth/passkeys/register/finish", finish)).passkey;
+  }
+
+  /** Signs in with a passkey (no username: the browser offers the passkeys it holds for this
+   *  site). In a sign-in waiting for its second factor, a passkey of that user completes
+   *  it. `mediation: "conditional"` waits for the user to pick a passkey from the username
+   *  field's autofill; `signal` (an `AbortSignal`) cancels the wait. Returns the user. */
+  async signInWithPasskey({ mediation, signal, remember_me = false } = {}) {
+    const { publicKey } = await this.request("POST", "/api/auth/passkeys/login/start", {});
+    let credential;
+    try {
+      const options = { publicKey: requestOptions(publicKey) };
+      if (mediation) options.mediation = mediation;
+      if (signal) options.signal = signal;
+      credential = await navigator.credentials.get(options);
+    } catch (e) {
+      throw browserRefusal(e);
+    }
+    const body = { credential: credentialJSON(credential), remember_me };
+    return (await this.request("POST", "/api/auth/passkeys/login/finish", body)).user;
+  }
+
+  /** The signed-in user's passkeys. */
+  async passkeys() {
+    return (await this.request("GET", "/api/auth/passkeys")).passkeys;
+  }
+
+  /** Renames one of the user's passkeys. */
+  async renamePasskey(id, name) {
+    return (await this.request("PATCH", `/api/auth/passkeys/${encodeURIComponent(id)}`, { name }))
+      .passkey;
+  }
+
+  /** Removes one of the user's passkeys. */
+  async removePasskey(id) {
+    await this.request("DELETE", `/api/auth/passkeys/${encodeURIComponent(id)}`);
   }
 }

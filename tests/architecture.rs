@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "auth",
             "mfa",
+            "passkeys",
             "account",
             "tokens",
             "admin",

@@ -12,7 +12,7 @@ use crate::mfa;
 use crate::sessions::{self, NewSession};
 use crate::state::AppState;
 use crate::web::error::{axum_json, ApiError};
-use crate::web::extract::{with_cookies, Client, MaybeSession, RequireUser};
+use crate::web::extract::{with_cookies, with_session, Client, MaybeSession, RequireUser};
 use crate::web::input::{Input, NoFields};
 use crate::web::openapi::{CsrfHeader, CsrfToken, ErrorBody, UserEnvelope};
 
@@ -31,7 +31,7 @@ type ApiResult = Result<Response, ApiError>;
 /// `{"user": …}` with the new session's cookie and its CSRF token (which changed with it).
 fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response {
     let response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
-    crate::mfa::api::with_session(response, new)
+    with_session(response, new)
 }
 
 /// `GET /api/auth/csrf`: the token for this session, starting an anonymous one if needed.
@@ -88,9 +88,9 @@ async fn login(
     if user.mfa_enabled {
         let pending =
             mfa::begin_sign_in(&state, &user, remember, &client, input.session.as_ref()).await?;
-        let body = json!({ "mfa_required": true, "methods": mfa::methods(&user) });
+        let body = json!({ "mfa_required": true, "methods": mfa::methods(&state, &user).await? });
         let response = (StatusCode::ACCEPTED, axum_json(&body)).into_response();
-        return Ok(mfa::api::with_session(response, &pending));
+        return Ok(with_session(response, &pending));
     }
     let new = sessions::start(
         &state,

@@ -46,6 +46,17 @@ fn render(
     Ok(response)
 }
 
+/// What the sign-in page needs for its passkey button: `next`, whether passkeys are on, and
+/// where a passkey sign-in goes (the same place the form's would).
+fn passkey_context(state: &AppState, base: &Base, next: Option<String>) -> minijinja::Value {
+    let after = NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains);
+    context! {
+        next,
+        passkeys_on => state.relying_party.is_ok(),
+        after_sign_in => after.as_str(),
+    }
+}
+
 /// The `next` parameter of a page's query string. Read by hand rather than with `Query`, so
 /// that a repeated or malformed parameter is ignored instead of failing the page.
 struct NextQuery {
@@ -119,7 +130,12 @@ async fn login_get(
         flash: view::read_flash(&headers),
         base: base.clone(),
     };
-    let extra = context! { next => safe_next(&state, query.next.as_deref()), values => context! {}, errors => context! {} };
+    let next = safe_next(&state, query.next.as_deref());
+    let extra = context! {
+        values => context! {},
+        errors => context! {},
+        ..passkey_context(&state, &base, next)
+    };
     render(
         &state,
         &frame,
@@ -150,10 +166,10 @@ async fn login_post(
             base: base.clone(),
         };
         let extra = context! {
-            next => next.clone(),
             values => context! { login => data.login.clone(), remember_me => data.remember_me },
             errors => view::first_messages(&errors),
             form_error => form_error,
+            ..passkey_context(&state, &base, next.clone())
         };
         render(&state, &frame, "login.html", status, extra, &[])
     };

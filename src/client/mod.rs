@@ -1,5 +1,6 @@
 //! The browser client: `/app`, one page that drives the JSON API through `/static/latch.js`
-//! (sign up, sign in with the second step when the account has one, who am I, sign out).
+//! (sign up, sign in with the second step or a passkey when the account has one, who am I,
+//! sign out).
 //! The page is a server-rendered shell; its script is `static/app.js`, allowed by the CSP as
 //! `'self'` (no inline script, no `eval`). `latch.js` is also an ES module other front-ends
 //! can import (see the README).
@@ -26,6 +27,6 @@ async fn app_get(State(state): State<AppState>, frame: Frame) -> HtmlResult {
         "app.html",
         StatusCode::OK,
         None,
-        context! {},
+        context! { passkeys_on => state.relying_party.is_ok() },
     )
 }

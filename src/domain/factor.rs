@@ -14,8 +14,11 @@ pub enum Factor {
     Totp,
     /// A single-use recovery code.
     RecoveryCode,
-    /// A passkey with user verification (WebAuthn).
+    /// A passkey with user verification (WebAuthn): something held and the device's PIN or
+    /// biometrics, so two factors on its own.
     Passkey,
+    /// A passkey used without user verification: something held, one factor.
+    SecurityKey,
 }
 
 impl Factor {
@@ -26,6 +29,7 @@ impl Factor {
             Factor::Totp => "totp",
             Factor::RecoveryCode => "recovery_code",
             Factor::Passkey => "passkey",
+            Factor::SecurityKey => "security_key",
         }
     }
 
@@ -35,14 +39,19 @@ impl Factor {
             Factor::Totp,
             Factor::RecoveryCode,
             Factor::Passkey,
+            Factor::SecurityKey,
         ]
         .into_iter()
         .find(|f| f.as_str() == s)
     }
 
-    /// Whether this factor is a second factor (forward-auth's `two_factor` policy).
-    pub fn is_second(self) -> bool {
-        !matches!(self, Factor::Password)
+    /// How many factors it proves: a verified passkey is two (held, and unlocked by PIN or
+    /// biometrics), every other one is one.
+    fn weight(self) -> u8 {
+        match self {
+            Factor::Passkey => 2,
+            _ => 1,
+        }
     }
 }
 
@@ -94,9 +103,15 @@ impl Factors {
         self.0.iter().copied()
     }
 
-    /// Whether the sign-in proved a second factor.
+    /// Whether the sign-in proved two factors (forward-auth's `two_factor` policy): a
+    /// password and a code or key, or a verified passkey alone.
     pub fn two_factor(&self) -> bool {
-        self.0.iter().any(|(f, _)| f.is_second())
+        self.0.iter().map(|(f, _)| f.weight()).sum::<u8>() >= 2
+    }
+
+    /// When `factor` was proven in this sign-in, if it was.
+    pub fn proven_at(&self, factor: Factor) -> Option<Timestamp> {
+        self.0.iter().find(|(f, _)| *f == factor).map(|(_, at)| *at)
     }
 }
 
@@ -114,5 +129,17 @@ mod tests {
         assert_eq!(junk, Factors::one(Factor::RecoveryCode, 5));
         assert!(!Factors::one(Factor::Password, 1).two_factor());
         assert_eq!(Factors::parse(""), Factors::none());
+    }
+
+    #[test]
+    fn a_verified_passkey_is_two_factors_a_bare_key_is_one() {
+        assert!(Factors::one(Factor::Passkey, 1).two_factor());
+        assert!(!Factors::one(Factor::SecurityKey, 1).two_factor());
+        assert!(Factors::one(Factor::Password, 1)
+            .and(Factor::SecurityKey, 2)
+            .two_factor());
+        let f = Factors::parse("security_key:7");
+        assert_eq!(f.proven_at(Factor::SecurityKey), Some(7));
+        assert_eq!(f.proven_at(Factor::Passkey), None);
     }
 }

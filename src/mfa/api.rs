@@ -1,18 +1,17 @@
 //! The JSON API of the second factor under `/api/auth/mfa`.
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
 use crate::mfa;
-use crate::sessions::NewSession;
 use crate::state::AppState;
 use crate::user::AuthUser;
 use crate::web::error::{axum_json, ApiError};
-use crate::web::extract::{with_cookies, Client, RequireUser};
+use crate::web::extract::{with_session, Client, RequireUser};
 use crate::web::input::Input;
 use crate::web::openapi::{CsrfHeader, ErrorBody, UserEnvelope};
 
@@ -27,16 +26,6 @@ pub fn router() -> Router<AppState> {
 }
 
 type ApiResult = Result<Response, ApiError>;
-
-/// `response` with the new session's cookie and CSRF token (which changed with it).
-pub(crate) fn with_session(mut response: Response, new: &NewSession) -> Response {
-    if let Ok(token) = HeaderValue::from_str(&new.session.csrf_token()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-csrf-token"), token);
-    }
-    with_cookies(response, std::slice::from_ref(&new.set_cookie))
-}
 
 /// `{"current_password"}`.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]

@@ -18,13 +18,15 @@ use crate::web::extract::{see_other, wants_json, CurrentUser};
 /// Where a held user is sent.
 pub const SECURITY_PAGE: &str = "/account/security";
 
-/// Paths a held user may still reach: enrolment, who am I, the CSRF token, signing out,
-/// static files and the operational endpoints.
+/// Paths a held user may still reach: enrolment (passkeys included, which the security page
+/// manages), who am I, the CSRF token, signing out, static files and the operational
+/// endpoints.
 fn exempt(path: &str) -> bool {
     path == SECURITY_PAGE
         || path.starts_with("/account/security/")
         || path == "/api/auth/mfa"
         || path.starts_with("/api/auth/mfa/")
+        || path.starts_with("/api/auth/passkeys")
         || matches!(
             path,
             "/api/auth/verify_auth"

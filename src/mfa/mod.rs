@@ -205,13 +205,17 @@ pub async fn check_code(
 
 // ---- Sign-in ----
 
-/// The second-factor methods a user can complete a sign-in with.
-pub fn methods(user: &UserRecord) -> Vec<&'static str> {
-    if user.mfa_enabled {
-        vec!["totp", "recovery_code"]
-    } else {
-        Vec::new()
+/// The second-factor methods a user can complete a sign-in with: a TOTP or recovery code,
+/// and a passkey when they have one.
+pub async fn methods(state: &AppState, user: &UserRecord) -> Result<Vec<&'static str>, StoreError> {
+    if !user.mfa_enabled {
+        return Ok(Vec::new());
     }
+    let mut methods = vec!["totp", "recovery_code"];
+    if state.relying_party.is_ok() && crate::store::passkeys::count(&state.db, user.id).await? > 0 {
+        methods.push("passkey");
+    }
+    Ok(methods)
 }
 
 /// After a right password for a user with a second factor: the session is rotated into a
@@ -464,7 +468,7 @@ pub struct Status {
     pub totp: bool,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
-    /// Registered passkeys (none until passkeys exist).
+    /// Registered passkeys.
     pub passkeys: i64,
 }
 
@@ -476,7 +480,7 @@ pub async fn status(state: &AppState, user: &AuthUser) -> Result<Status, StoreEr
     Ok(Status {
         totp,
         recovery_codes_left: store::recovery_codes_left(&state.db, user.id).await?,
-        passkeys: 0,
+        passkeys: crate::store::passkeys::count(&state.db, user.id).await?,
     })
 }
 
@@ -575,8 +579,8 @@ pub struct Reset {
     pub sessions_ended: u64,
 }
 
-/// Removes every second factor of user `id` (TOTP, recovery codes; passkeys when they exist)
-/// and ends all of their sessions: the admin area and `latch user mfa-reset` both come here.
+/// Removes every second factor of user `id` (TOTP, recovery codes, passkeys) and ends all
+/// of their sessions: the admin area and `latch user mfa-reset` both come here.
 /// `by` names the actor in the audit row.
 pub async fn reset(
     state: &AppState,
@@ -591,8 +595,8 @@ pub async fn reset(
         .await?
         .ok_or(MfaError::NoSuchUser)?;
     let detail = format!(
-        "was_on={} sessions_ended={} {by}",
-        removed.was_on, removed.sessions_ended
+        "was_on={} passkeys_removed={} sessions_ended={} {by}",
+        removed.was_on, removed.passkeys_removed, removed.sessions_ended
     );
     audit::record(
         state,
@@ -603,14 +607,14 @@ pub async fn reset(
         Some(&detail),
     )
     .await;
-    if removed.was_on {
+    if removed.was_on || removed.passkeys_removed > 0 {
         notify(
             state,
             &AuthUser::from(&user),
             "Two-factor authentication was reset",
             "An administrator removed the second factor of your account and signed out all of \
-             your sessions. Sign in with your password and set up two-factor authentication \
-             again.",
+             your sessions (passkeys included). Sign in with your password and set up \
+             two-factor authentication again.",
         )
         .await;
     }

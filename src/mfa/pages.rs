@@ -68,8 +68,8 @@ struct Refusal {
     error: ApiError,
 }
 
-fn refusal(e: MfaError, code_field: &str) -> Result<Refusal, HtmlError> {
-    let error = ApiError::from(e);
+fn refusal(e: impl Into<ApiError>, code_field: &str) -> Result<Refusal, HtmlError> {
+    let error = e.into();
     let (errors, form_error) = match &error {
         ApiError::Validation(fields) => (fields.clone(), None),
         ApiError::InvalidCredentials => (
@@ -90,6 +90,25 @@ fn refusal(e: MfaError, code_field: &str) -> Result<Refusal, HtmlError> {
 
 // ---- /login/mfa ----
 
+/// `next`, and the passkey button when the waiting user has a passkey: whether to offer it
+/// and where a passkey sign-in goes (where the form would).
+async fn passkey_context(
+    state: &AppState,
+    base: &Base,
+    session: &crate::sessions::ActiveSession,
+    next: Option<String>,
+) -> Result<minijinja::Value, HtmlError> {
+    let pending = session.pending(state.clock.now());
+    let passkey = match pending {
+        Some(p) if state.relying_party.is_ok() => {
+            crate::store::passkeys::count(&state.db, p.user_id).await? > 0
+        }
+        _ => false,
+    };
+    let after = NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains);
+    Ok(context! { next, passkey, after_sign_in => after.as_str() })
+}
+
 async fn second_step_get(
     State(state): State<AppState>,
     base: Base,
@@ -108,7 +127,8 @@ async fn second_step_get(
         flash: view::read_flash(&headers),
         base: base.clone(),
     };
-    let extra = context! { next, errors => context! {} };
+    let extra =
+        context! { errors => context! {}, ..passkey_context(&state, &base, &session, next).await? };
     view::render(
         &state,
         &frame,
@@ -152,10 +172,14 @@ async fn second_step_post(
                 flash: None,
                 base: base.clone(),
             };
+            let offer = match &session {
+                Some(s) => passkey_context(&state, &base, s, next).await?,
+                None => context! { next },
+            };
             let extra = context! {
-                next,
                 errors => view::first_messages(&shown.errors),
                 form_error => shown.form_error,
+                ..offer
             };
             let mut response =
                 view::render(&state, &frame, "login_mfa.html", shown.status, None, extra)?;
@@ -176,6 +200,25 @@ struct Shown {
     form: &'static str,
     refusal: Option<Refusal>,
     notice: Option<&'static str>,
+    /// The passkey whose rename form the field errors belong to.
+    passkey: Option<i64>,
+}
+
+/// The security page again after a refused passkey form (`id`'s rename), with the error at
+/// its field; server failures become error pages.
+pub(crate) async fn passkey_form_refused(
+    state: &AppState,
+    frame: &Frame,
+    user: &AuthUser,
+    id: i64,
+    error: ApiError,
+) -> HtmlResult {
+    let shown = Shown {
+        passkey: Some(id),
+        refusal: Some(refusal(error, "name")?),
+        ..Shown::default()
+    };
+    security_page(state, frame, user, shown, &[]).await
 }
 
 async fn security_page(
@@ -186,6 +229,18 @@ async fn security_page(
     set_cookies: &[String],
 ) -> HtmlResult {
     let status = mfa::status(state, user).await?;
+    let passkeys: Vec<_> = crate::store::passkeys::list(&state.db, user.id)
+        .await?
+        .into_iter()
+        .map(|p| {
+            context! {
+                id => p.id,
+                name => p.name,
+                created_at => crate::clock::rfc3339(p.created_at),
+                last_used_at => p.last_used_at.map(crate::clock::rfc3339),
+            }
+        })
+        .collect();
     let setup = shown.setup.as_ref().map(|s| {
         context! { secret => s.secret.clone(), qr => mfa::qr::svg(&s.otpauth_url) }
     });
@@ -203,6 +258,9 @@ async fn security_page(
         recovery_codes => shown.recovery_codes,
         required => mfa::enrollment_required(state, user),
         form => shown.form,
+        passkeys,
+        passkeys_off => state.relying_party.as_ref().err().map(|reason| reason.to_string()),
+        passkey_form => shown.passkey,
         errors,
         form_error,
     };

@@ -209,11 +209,14 @@ pub struct Removed {
     pub was_on: bool,
     /// Sessions ended (only when asked to).
     pub sessions_ended: u64,
+    /// Passkeys removed (only with the sessions: a reset).
+    pub passkeys_removed: u64,
 }
 
 /// Removes every second factor of a user (TOTP, set up or on, and recovery codes) in one
-/// transaction; with `end_sessions`, also ends every session under a new credential
-/// generation (API tokens carried over). `None` when there is no such user.
+/// transaction; with `end_sessions` (an administrator's reset), also the passkeys, and every
+/// session ends under a new credential generation (API tokens carried over). `None` when
+/// there is no such user.
 pub async fn remove_all(
     db: &Db,
     user_id: i64,
@@ -240,14 +243,20 @@ pub async fn remove_all(
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        let mut sessions_ended = 0;
+        let (mut sessions_ended, mut passkeys_removed) = (0, 0);
         if end_sessions {
+            passkeys_removed = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             sessions_ended = end_sessions!(tx, user_id).1;
         }
         tx.commit().await?;
         Some(Removed {
             was_on,
             sessions_ended,
+            passkeys_removed,
         })
     }))
 }

@@ -13,6 +13,7 @@ pub mod fast_read;
 mod files;
 pub mod mfa;
 mod migrate;
+pub mod passkeys;
 pub mod posts;
 pub mod revocation;
 pub mod sessions;

@@ -32,6 +32,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
     ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/pages.js"),
+    ),
 ];
 
 /// `GET /static/{file}`.

@@ -27,6 +27,16 @@ pub enum ApiError {
     /// 401: a wrong, used or malformed second-factor code.
     #[error("invalid code")]
     InvalidCode,
+    /// 400: a passkey registration response that does not verify (malformed, replayed,
+    /// expired, another origin or relying party).
+    #[error("invalid credential")]
+    InvalidCredential,
+    /// 401 `invalid_credentials`: a passkey sign-in that does not verify.
+    #[error("passkey refused")]
+    PasskeyRefused,
+    /// 404: passkeys are off on this server (`public_url` has no domain name).
+    #[error("passkeys unavailable")]
+    PasskeysUnavailable,
     /// 401: a second-factor step without a sign-in waiting for one.
     #[error("mfa not pending")]
     MfaNotPending,
@@ -91,14 +101,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            BadRequest(_) | InvalidToken => StatusCode::BAD_REQUEST,
-            Unauthenticated | InvalidCredentials | InvalidCode | MfaNotPending => {
+            BadRequest(_) | InvalidToken | InvalidCredential => StatusCode::BAD_REQUEST,
+            Unauthenticated | InvalidCredentials | PasskeyRefused | InvalidCode | MfaNotPending => {
                 StatusCode::UNAUTHORIZED
             }
             Forbidden | CsrfFailed | AccountLocked | EmailUnverified | MfaEnrollmentRequired => {
                 StatusCode::FORBIDDEN
             }
-            NotFound => StatusCode::NOT_FOUND,
+            NotFound | PasskeysUnavailable => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken | MfaAlreadyEnabled | MfaNotEnabled => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -117,7 +127,9 @@ impl ApiError {
             BadRequest(_) => "bad_request",
             InvalidToken => "invalid_token",
             Unauthenticated => "unauthenticated",
-            InvalidCredentials => "invalid_credentials",
+            InvalidCredentials | PasskeyRefused => "invalid_credentials",
+            InvalidCredential => "invalid_credential",
+            PasskeysUnavailable => "passkeys_unavailable",
             InvalidCode => "invalid_code",
             MfaNotPending => "mfa_not_pending",
             MfaEnrollmentRequired => "mfa_enrollment_required",
@@ -148,6 +160,9 @@ impl ApiError {
             InvalidToken => "This link is invalid, already used or expired. Ask for a new one.".into(),
             Unauthenticated => "You need to sign in first.".into(),
             InvalidCredentials => "Invalid username, email or password.".into(),
+            InvalidCredential => "The passkey could not be verified: the browser's answer was malformed, already used, older than 5 minutes, or made for another site. Try adding it again.".into(),
+            PasskeyRefused => "This passkey could not sign you in: it is not registered here, or the attempt was already used or took longer than 5 minutes. Try again, or sign in with your password.".into(),
+            PasskeysUnavailable => "Passkeys are not available on this server: its public_url must name a domain (like localhost), not an IP address.".into(),
             InvalidCode => "That code is not valid. Enter the current code from your authenticator app, or an unused recovery code.".into(),
             MfaNotPending => "There is no sign-in waiting for a second factor (or it took longer than 5 minutes). Sign in again.".into(),
             MfaEnrollmentRequired => "Your role requires two-factor authentication: set it up on /account/security first.".into(),
@@ -340,6 +355,8 @@ mod tests {
     fn mapping_follows_the_contract() {
         let cases = [
             (ApiError::InvalidCredentials, 401, "invalid_credentials"),
+            (ApiError::PasskeyRefused, 401, "invalid_credentials"),
+            (ApiError::InvalidCredential, 400, "invalid_credential"),
             (ApiError::CsrfFailed, 403, "csrf_failed"),
             (ApiError::UsernameTaken, 409, "username_taken"),
             (ApiError::EmailTaken, 409, "email_taken"),

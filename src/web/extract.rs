@@ -247,6 +247,16 @@ pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
     response
 }
 
+/// `response` with a new session's cookie and its CSRF token (which changed with it).
+pub fn with_session(mut response: Response, new: &sessions::NewSession) -> Response {
+    if let Ok(token) = axum::http::HeaderValue::from_str(&new.session.csrf_token()) {
+        response
+            .headers_mut()
+            .insert(axum::http::HeaderName::from_static("x-csrf-token"), token);
+    }
+    with_cookies(response, std::slice::from_ref(&new.set_cookie))
+}
+
 /// `response` with a `Set-Cookie` header for each value.
 pub fn with_cookies(mut response: Response, set_cookies: &[String]) -> Response {
     append_cookies(&mut response, set_cookies);

@@ -139,6 +139,12 @@ const NOTICES: &[(&str, &str)] = &[
     ("session_revoked", "That session was signed out."),
     ("mfa_disabled", "Two-factor authentication is off."),
     (
+        "passkey_added",
+        "Your passkey was added: it can sign you in now.",
+    ),
+    ("passkey_renamed", "The passkey was renamed."),
+    ("passkey_removed", "The passkey was removed."),
+    (
         "mfa_reset",
         "The user's second factors were removed and their sessions ended.",
     ),

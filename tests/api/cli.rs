@@ -547,6 +547,27 @@ fn config_check_prints_the_configuration_and_masks_the_database_password() {
 }
 
 #[test]
+fn config_check_says_whether_passkeys_are_on() {
+    let cli = Cli::new();
+    let output = cli.run_raw(cli.command(&["config", "check"]), None);
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(
+        out.contains("passkeys are off") && out.contains("IP address"),
+        "{out}"
+    );
+    let mut command = cli.command(&["config", "check"]);
+    command.env("LATCH_PUBLIC_URL", "http://localhost:8080");
+    let output = cli.run_raw(command, None);
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(
+        out.contains("# passkeys: relying party localhost, origin http://localhost:8080"),
+        "{out}"
+    );
+}
+
+#[test]
 fn config_check_masks_the_smtp_password_too() {
     let cli = Cli::new();
     let mut command = cli.command(&["config", "check"]);

@@ -28,6 +28,7 @@ mod mounting;
 mod nodes;
 mod ops;
 mod pages;
+mod passkeys;
 mod proxies;
 mod redirects;
 mod sessions;

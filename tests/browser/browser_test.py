@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """latch in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
-    python3 tests/browser/browser_test.py http://127.0.0.1:PORT
+    python3 tests/browser/browser_test.py http://localhost:PORT
 
 Started by `tests/api/browser.rs` (ignored by plain `cargo test`, run by `.ci/run`) against a
 fresh latch. It covers the pages with JavaScript turned off (register, a form error at its
 field, sign out, sign in with `next`) and the `/app` client end to end (sign up, sign out,
-a wrong password, sign in, the second step of an account with TOTP). Any console error, page
-error or CSP violation fails it. Exit status 0 when every check passed.
+a wrong password, sign in, the second step of an account with TOTP), and passkeys with
+Chromium's virtual authenticator (add one on the security page, sign out, sign in with it on
+`/login` and in `/app`, finish a pending TOTP step with it). Any console error, page error or
+CSP violation fails it. Exit status 0 when every check passed.
 """
 import base64
 import hashlib
@@ -182,6 +184,126 @@ def app_end_to_end(browser, watch):
     context.close()
 
 
+def virtual_authenticator(context, page):
+    """Chromium's virtual authenticator (DevTools' WebAuthn domain): a platform authenticator
+    that keeps discoverable credentials, verifies the user and answers at once."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+        "automaticPresenceSimulation": True,
+    }})
+    return cdp, added["authenticatorId"]
+
+
+def sign_out(page):
+    page.click("nav form button[type=submit]")
+    page.wait_for_selector("nav >> text=Sign in")
+
+
+def passkeys_end_to_end(browser, watch):
+    context = browser.new_context()
+    page = context.new_page()
+    watch.attach(page, "passkeys")
+    cdp, authenticator = virtual_authenticator(context, page)
+
+    page.goto(f"{BASE}/register")
+    page.fill("#username", "keyuser")
+    page.fill("#email", "keyuser@example.com")
+    page.fill("#password", PASSWORD)
+    page.fill("#confirm", PASSWORD)
+    page.click("main button[type=submit]")
+    assert page.url.endswith("/dashboard"), page.url
+
+    # Add a passkey on the security page: a wrong password is said, the right one works.
+    page.goto(f"{BASE}/account/security")
+    page.wait_for_selector("[data-passkey-add]:not([hidden])")
+    page.fill("#passkey-name", "Virtual key")
+    page.fill("#passkey-password", "not the password at all")
+    page.click("[data-passkey-add] button[type=submit]")
+    page.wait_for_selector("[data-passkey-add] [data-passkey-error]:not([hidden])")
+    page.fill("#passkey-password", PASSWORD)
+    page.click("[data-passkey-add] button[type=submit]")
+    page.wait_for_url("**/account/security?done=passkey_added")
+    assert "Virtual key" in page.inner_text("#passkeys"), page.inner_text("#passkeys")
+    credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+    assert len(credentials["credentials"]) == 1, credentials
+    assert credentials["credentials"][0]["isResidentCredential"], credentials
+    shot(page, "security-passkey")
+    sign_out(page)
+
+    # On /login the passkey is offered in the username's autofill (conditional mediation),
+    # which the virtual authenticator answers at once: signed in, to `next`.
+    page.goto(f"{BASE}/login?next=%2Faccount")
+    page.wait_for_url("**/account")
+    assert "keyuser" in page.inner_text("nav")
+    sign_out(page)
+
+    # The button, in a browser without passkey autofill (the page then only offers it).
+    # Playwright's init script runs before the page's own, outside its CSP.
+    page.add_init_script("PublicKeyCredential.isConditionalMediationAvailable = "
+                         "async () => false;")
+    page.goto(f"{BASE}/login?next=%2Fposts")
+    page.wait_for_selector("[data-passkey-sign-in]:not([hidden])")
+    shot(page, "login-passkey")
+    assert "/login" in page.url, page.url
+    page.click("[data-passkey-sign-in]")
+    page.wait_for_url("**/posts")
+    assert "keyuser" in page.inner_text("nav")
+    sign_out(page)
+
+    # And in /app.
+    page.goto(f"{BASE}/app")
+    page.wait_for_selector("#passkey-sign-in:not([hidden])")
+    page.click("#passkey-sign-in")
+    page.wait_for_selector("#signed-in:not([hidden])")
+    assert page.inner_text("#me-username") == "keyuser"
+
+    # With TOTP on, a passkey finishes the second step of a password sign-in.
+    csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
+    setup = page.request.post(f"{BASE}/api/auth/mfa/totp/setup",
+                              headers={"X-CSRF-Token": csrf},
+                              data={"current_password": PASSWORD})
+    assert setup.ok, setup.text()
+    confirm = page.request.post(f"{BASE}/api/auth/mfa/totp/confirm",
+                                headers={"X-CSRF-Token": csrf},
+                                data={"code": totp(setup.json()["secret"], time.time())})
+    assert confirm.ok, confirm.text()
+    page.reload()
+    page.wait_for_selector("#signed-in:not([hidden])")
+    page.click("#sign-out")
+    page.wait_for_selector("#signed-out:not([hidden])")
+    page.fill("#in-login", "keyuser")
+    page.fill("#in-password", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("#mfa-passkey:not([hidden])")
+    page.click("#mfa-passkey")
+    page.wait_for_selector("#signed-in:not([hidden])")
+    assert page.inner_text("#me-mfa") == "on"
+
+    # The pages do the same: the password, then "Use a passkey instead" on /login/mfa.
+    page.goto(f"{BASE}/dashboard")
+    sign_out(page)
+    csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
+    pending = page.request.post(f"{BASE}/api/auth/login", headers={"X-CSRF-Token": csrf},
+                                data={"login": "keyuser", "password": PASSWORD})
+    assert pending.status == 202, pending.text()
+    assert "passkey" in pending.json()["methods"], pending.text()
+    page.goto(f"{BASE}/login/mfa?next=%2Fposts")
+    page.wait_for_selector("[data-passkey-second-step]:not([hidden])")
+    shot(page, "login-mfa-passkey")
+    page.click("[data-passkey-second-step]")
+    page.wait_for_url("**/posts")
+    sessions = page.request.get(f"{BASE}/api/auth/sessions").json()["sessions"]
+    current = next(s for s in sessions if s["current"])
+    assert [f["factor"] for f in current["factors"]] == ["password", "passkey"], current
+    context.close()
+
+
 def main():
     watch = Watch()
     with sync_playwright() as p:
@@ -189,6 +311,7 @@ def main():
         try:
             pages_without_javascript(browser, watch)
             app_end_to_end(browser, watch)
+            passkeys_end_to_end(browser, watch)
         finally:
             browser.close()
     watch.check()

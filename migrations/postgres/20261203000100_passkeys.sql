@@ -1,0 +1,26 @@
+-- Passkeys (WebAuthn credentials). `credential` is the verified credential as webauthn-rs
+-- serialises it (public key, flags); `sign_count` is kept apart so a sign-in advances it by a
+-- compare-and-set. `user_handle` is the random id the authenticator stores for the user (the
+-- same for every passkey of one user), never the database id.
+CREATE TABLE passkeys (
+    id            BIGSERIAL PRIMARY KEY,
+    user_id       BIGINT  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credential_id BYTEA   NOT NULL UNIQUE,
+    user_handle   BYTEA   NOT NULL,
+    name          TEXT    NOT NULL,
+    credential    TEXT    NOT NULL,
+    sign_count    BIGINT  NOT NULL DEFAULT 0,
+    created_at    BIGINT  NOT NULL,
+    last_used_at  BIGINT
+);
+CREATE INDEX passkeys_user ON passkeys (user_id);
+-- A ceremony between its start and its finish, found by its challenge (which the browser
+-- signs into the response) and taken by deleting the row: single use, also across nodes.
+CREATE TABLE passkey_challenges (
+    challenge  BYTEA   PRIMARY KEY,
+    purpose    TEXT    NOT NULL,
+    user_id    BIGINT  REFERENCES users (id) ON DELETE CASCADE,
+    state      TEXT    NOT NULL,
+    expires_at BIGINT  NOT NULL
+);
+CREATE INDEX passkey_challenges_expiry ON passkey_challenges (expires_at);
