@@ -76,6 +76,20 @@ pub struct PasskeyJson {
     pub last_used_at: Option<String>,
 }
 
+/// `{"passkey": …}`.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct PasskeyEnvelope {
+    /// The passkey.
+    pub passkey: PasskeyJson,
+}
+
+/// `{"passkeys": [...]}`.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct PasskeyList {
+    /// The caller's passkeys, oldest first.
+    pub passkeys: Vec<PasskeyJson>,
+}
+
 /// `{"publicKey": …}`: WebAuthn options in their JSON form (binary fields base64url).
 #[derive(Debug, utoipa::ToSchema)]
 pub struct OptionsJson {
@@ -91,7 +105,7 @@ fn options_json<T: serde::Serialize>(options: &T) -> Response {
 /// `GET /api/auth/passkeys`.
 #[utoipa::path(
     get, path = "/api/auth/passkeys", tag = "passkeys", security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "`{\"passkeys\": [...]}`: the caller's passkeys, oldest first.", body = Vec<PasskeyJson>)),
+    responses((status = 200, description = "The caller's passkeys, oldest first.", body = PasskeyList)),
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -137,7 +151,7 @@ pub(crate) async fn register_start(
     post, path = "/api/auth/passkeys/register/finish", tag = "passkeys", params(CsrfHeader), security(("session" = [])),
     request_body(content((RegisterFinishInput = "application/json"))),
     responses(
-        (status = 201, description = "`{\"passkey\": …}`: the passkey is registered.", body = PasskeyJson),
+        (status = 201, description = "The passkey is registered.", body = PasskeyEnvelope),
         (status = 400, description = "`invalid_credential`: a malformed, replayed, expired, other-origin or other-site response, or a passkey registered already.", body = ErrorBody),
         (status = 404, description = "`passkeys_unavailable`: `public_url` has an IP address as its host.", body = ErrorBody),
         (status = 422, description = "`validation_failed`: `credential` missing or `name` too long.", body = ErrorBody),
@@ -167,7 +181,7 @@ pub(crate) async fn register_finish(
     patch, path = "/api/auth/passkeys/{id}", tag = "passkeys", params(CsrfHeader, ("id" = i64, Path, description = "The passkey's id.")),
     request_body(content((RenameInput = "application/json"))),
     responses(
-        (status = 200, description = "`{\"passkey\": …}` with its new name.", body = PasskeyJson),
+        (status = 200, description = "The passkey with its new name.", body = PasskeyEnvelope),
         (status = 404, description = "`not_found`: the caller has no such passkey.", body = ErrorBody),
         (status = 422, description = "`validation_failed`: `name` too long.", body = ErrorBody),
     ),
