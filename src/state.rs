@@ -51,6 +51,8 @@ pub struct Shared {
     pub access_rules: Arc<crate::domain::access::AccessRules>,
     /// Where an absolute `next` may lead (`redirect_domains`).
     pub return_domains: Arc<crate::domain::ReturnDomains>,
+    /// The per-request metric handles, registered once per label set.
+    pub http_metrics: crate::telemetry::HttpMetrics,
 }
 
 impl AppState {
@@ -116,6 +118,7 @@ impl AppState {
             clock,
             templates: Arc::new(crate::templates::Templates::new()),
             metrics,
+            http_metrics: crate::telemetry::HttpMetrics::default(),
         })))
     }
 }
