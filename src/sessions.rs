@@ -122,12 +122,15 @@ async fn find_record(
     token: &SecretToken,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let hash = token.hash();
-    match state
+    if let Some(found) = state
         .session_reader
         .as_ref()
         .and_then(|r| r.find_session(&hash))
     {
-        Some(found) => Ok(found),
+        return Ok(found);
+    }
+    match &state.session_batcher {
+        Some(batcher) => batcher.find(hash).await,
         None => store::find(&state.db, &hash).await,
     }
 }

@@ -44,6 +44,9 @@ pub struct Shared {
     pub trusted_proxies: Arc<Vec<crate::domain::client_ip::IpRange>>,
     /// SQLite only: inline read path for the session lookup (see [`crate::store::fast_read`]).
     pub session_reader: Option<crate::store::fast_read::SqliteReader>,
+    /// PostgreSQL only: concurrent session lookups share one query (see
+    /// [`crate::store::session_batch`]).
+    pub session_batcher: Option<Arc<crate::store::session_batch::SessionBatcher>>,
     /// The path of `public_url` (`""` or like `/auth`): the prefix of latch's pages when a
     /// proxy strips it or an application nests latch there (see `web::base`).
     pub base_path: Arc<str>,
@@ -105,8 +108,10 @@ impl AppState {
             let count = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
             crate::store::fast_read::SqliteReader::open(&path, count)
         });
+        let session_batcher = db.session_batcher();
         Ok(Self(Arc::new(Shared {
             session_reader,
+            session_batcher,
             access_rules: Arc::new(access_rules),
             return_domains: Arc::new(return_domains),
             base_path: Arc::from(config.base_path()),

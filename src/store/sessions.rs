@@ -101,16 +101,32 @@ pub async fn insert(
     Ok(id)
 }
 
+/// The session lookup's statement, with extra leading columns and the condition on the hash.
+macro_rules! find_sql {
+    ($extra:literal, $hash:literal) => {
+        concat!(
+            "SELECT ",
+            $extra,
+            "s.id, s.user_id, s.remember, s.created_at, s.last_seen_at, u.username, u.email, \
+             u.email_verified, u.first_name, u.last_name, u.roles, u.locked, \
+             u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors, \
+             s.pending_user_id, s.pending_remember \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE ",
+            $hash,
+            " AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)"
+        )
+    };
+}
+
 /// The session lookup: the primary-key read of `sessions` joined to its user. Shared with
 /// [`super::fast_read`], which runs the same statement on SQLite without sqlx. A signed-in
 /// session counts only while its credential generation is the user's (see
 /// [`super::revocation`]).
-pub(crate) const FIND_SQL: &str = "SELECT s.id, s.user_id, s.remember, s.created_at, \
-     s.last_seen_at, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.roles, \
-     u.locked, u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors, \
-     s.pending_user_id, s.pending_remember \
-     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 \
-     AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)";
+pub(crate) const FIND_SQL: &str = find_sql!("", "s.token_hash = $1");
+
+/// [`FIND_SQL`] for several sessions at once (PostgreSQL, [`super::session_batch`]): the
+/// same columns after the hash they answer.
+pub(crate) const FIND_MANY_SQL: &str = find_sql!("s.token_hash, ", "s.token_hash = ANY($1)");
 
 /// The one indexed lookup an authenticated request costs.
 pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
