@@ -379,21 +379,34 @@ pub fn lifetimes(state: &AppState) -> store::Lifetimes {
     }
 }
 
+/// Pause between two purge batches, so requests' own writes get the database in between.
+const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Deletes expired sessions and sign-in failures past the throttling window; run periodically.
+/// Sessions go in batches of [`store::PURGE_BATCH`] with a pause between them, so a purge of
+/// a million expired sessions never holds the database for long at a time.
 pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     let c = &state.config;
     let now = state.clock.now();
     // Throttle events are kept for the longest window (an hour for mail and sign-up limits).
     crate::store::throttle::purge(&state.db, now - c.throttle_window_secs.max(3600)).await?;
     crate::store::tokens::purge(&state.db, now).await?;
-    store::delete_expired(
-        &state.db,
-        state.clock.now(),
-        c.session_idle_timeout_secs,
-        c.session_absolute_timeout_secs,
-        c.remember_me_secs,
-    )
-    .await
+    let mut total = 0;
+    loop {
+        let done = store::delete_expired_batch(
+            &state.db,
+            now,
+            c.session_idle_timeout_secs,
+            c.session_absolute_timeout_secs,
+            c.remember_me_secs,
+        )
+        .await?;
+        total += done;
+        if done < store::PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(PURGE_PAUSE).await;
+    }
 }
 
 /// A session's factors for the session list: `[{"factor": "password", "at": "…"}, …]`.

@@ -171,21 +171,30 @@ pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<u64, StoreError> {
     Ok(done)
 }
 
-/// Deletes sessions past their idle or absolute timeout.
-pub async fn delete_expired(
+/// Sessions one purge statement deletes at most: a statement of its own per batch keeps
+/// each write transaction short (SQLite has one writer; a million-row DELETE held it for
+/// seconds, and every sign-in with it).
+pub const PURGE_BATCH: i64 = 5000;
+
+/// Deletes at most [`PURGE_BATCH`] sessions past their idle or absolute timeout; returns how
+/// many. Call it again until it returns less than a batch. Candidates are taken in
+/// `last_seen_at` order (its index), where idle-expired sessions come first.
+pub async fn delete_expired_batch(
     db: &Db,
     now: Timestamp,
     idle: i64,
     absolute: i64,
     remember: i64,
 ) -> Result<u64, StoreError> {
-    let sql = "DELETE FROM sessions WHERE \
+    let sql = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE \
                (remember = FALSE AND (last_seen_at < $1 OR created_at < $2)) \
-               OR (remember = TRUE AND (last_seen_at < $3 OR created_at < $3))";
+               OR (remember = TRUE AND (last_seen_at < $3 OR created_at < $3)) \
+               ORDER BY last_seen_at LIMIT $4)";
     let done = db_run!(db, |pool| sqlx::query(sql)
         .bind(now - idle)
         .bind(now - absolute)
         .bind(now - remember)
+        .bind(PURGE_BATCH)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
