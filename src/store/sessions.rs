@@ -174,7 +174,7 @@ pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<u64, StoreError> {
 /// Sessions one purge statement deletes at most: a statement of its own per batch keeps
 /// each write transaction short (SQLite has one writer; a million-row DELETE held it for
 /// seconds, and every sign-in with it).
-pub const PURGE_BATCH: i64 = 5000;
+pub const PURGE_BATCH: i64 = 1000;
 
 /// Deletes at most [`PURGE_BATCH`] sessions past their idle or absolute timeout; returns how
 /// many. Call it again until it returns less than a batch. Candidates are taken in
