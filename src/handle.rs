@@ -151,8 +151,13 @@ pub async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        let started = std::time::Instant::now();
         match crate::sessions::purge_expired(&state).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "purged expired sessions"),
+            Ok(n) if n > 0 => tracing::info!(
+                deleted = n,
+                ms = started.elapsed().as_millis() as u64,
+                "purged expired sessions"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
         }

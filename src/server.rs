@@ -7,7 +7,7 @@
 //! - from the opening of the connection, and from the first byte of each later request, the
 //!   request headers must be complete within `header_timeout_secs`;
 //! - while a request is being handled there is no connection deadline (the handler has
-//!   `request_timeout_secs`, enforced in [`crate::web::middleware::observe`]);
+//!   `request_timeout_secs`, enforced in [`crate::web::middleware::Observe`]);
 //! - once the response is ready, the connection may stay idle for `keepalive_timeout_secs`.
 //!
 //! When the deadline passes, the connection is dropped (closed). hyper's own
@@ -26,7 +26,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -227,20 +227,49 @@ const BUSY: u8 = 2;
 /// The last response is ready and nothing new was read: the keep-alive deadline runs.
 const IDLE: u8 = 3;
 
+/// No deadline (a request is being handled).
+const NO_DEADLINE: u64 = u64::MAX;
+
 /// A connection's phase and its one deadline (see the module documentation).
+///
+/// The deadline is an atomic, not a channel: moving it is one store, and nobody is woken.
+/// [`Watchdog::expired`] sleeps at most the shorter of the two timeouts at a time and then
+/// looks again, which is enough to see every deadline in time: a deadline is only ever set a
+/// full timeout ahead, so it never falls before the sleeper's next look. (A channel woke the
+/// connection's task at each of the three moves every request makes.)
 struct Watchdog {
     phase: AtomicU8,
-    deadline: watch::Sender<Option<Instant>>,
+    /// Nanoseconds after `epoch`, or [`NO_DEADLINE`].
+    deadline: AtomicU64,
+    epoch: Instant,
     limits: Limits,
 }
 
 impl Watchdog {
     fn new(limits: Limits) -> Self {
-        let (deadline, _) = watch::channel(after(limits.header_timeout));
-        Self {
+        let dog = Self {
             phase: AtomicU8::new(FRESH),
-            deadline,
+            deadline: AtomicU64::new(NO_DEADLINE),
+            epoch: Instant::now(),
             limits,
+        };
+        dog.set_deadline(Some(limits.header_timeout));
+        dog
+    }
+
+    /// Sets the deadline `timeout` from now (none for `None`).
+    fn set_deadline(&self, timeout: Option<Duration>) {
+        let at = timeout.map_or(NO_DEADLINE, |t| {
+            let at = (Instant::now() + t).duration_since(self.epoch);
+            u64::try_from(at.as_nanos()).unwrap_or(NO_DEADLINE - 1)
+        });
+        self.deadline.store(at, Ordering::Release);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline.load(Ordering::Acquire) {
+            NO_DEADLINE => None,
+            at => Some(self.epoch + Duration::from_nanos(at)),
         }
     }
 
@@ -251,8 +280,7 @@ impl Watchdog {
             FRESH => self.phase.store(HEADERS, Ordering::Release),
             IDLE => {
                 self.phase.store(HEADERS, Ordering::Release);
-                self.deadline
-                    .send_replace(after(self.limits.header_timeout));
+                self.set_deadline(Some(self.limits.header_timeout));
             }
             _ => {}
         }
@@ -261,14 +289,13 @@ impl Watchdog {
     /// The headers are complete and the request goes to the router.
     fn request_started(&self) {
         self.phase.store(BUSY, Ordering::Release);
-        self.deadline.send_replace(None);
+        self.set_deadline(None);
     }
 
     /// The response is ready; the connection is idle until the next request's first byte.
     fn response_ready(&self) {
         self.phase.store(IDLE, Ordering::Release);
-        self.deadline
-            .send_replace(after(self.limits.keepalive_timeout));
+        self.set_deadline(Some(self.limits.keepalive_timeout));
     }
 
     /// Nothing of a request has been read: at shutdown the connection can simply close.
@@ -276,39 +303,22 @@ impl Watchdog {
         matches!(self.phase.load(Ordering::Acquire), FRESH | IDLE)
     }
 
-    /// Completes when the current deadline passes without having been moved.
+    /// Completes when the current deadline has passed.
     async fn expired(&self) {
-        let mut deadline = self.deadline.subscribe();
+        let step = self
+            .limits
+            .header_timeout
+            .min(self.limits.keepalive_timeout);
         loop {
-            let current = *deadline.borrow_and_update();
-            match current {
-                None => {
-                    if deadline.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                Some(at) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {
-                            if *deadline.borrow() == Some(at) {
-                                return;
-                            }
-                        }
-                        changed = deadline.changed() => {
-                            if changed.is_err() {
-                                std::future::pending::<()>().await;
-                            }
-                        }
-                    }
-                }
-            }
+            let now = Instant::now();
+            let wake = match self.deadline() {
+                Some(at) if at <= now => return,
+                Some(at) => at.min(now + step),
+                None => now + step,
+            };
+            tokio::time::sleep_until(wake).await;
         }
     }
-}
-
-/// `duration` from now; none when that is beyond what the clock can represent.
-fn after(duration: Duration) -> Option<Instant> {
-    Instant::now().checked_add(duration)
 }
 
 /// The TCP stream, telling the watchdog when bytes arrive.

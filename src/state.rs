@@ -44,6 +44,9 @@ pub struct Shared {
     pub trusted_proxies: Arc<Vec<crate::domain::client_ip::IpRange>>,
     /// SQLite only: inline read path for the session lookup (see [`crate::store::fast_read`]).
     pub session_reader: Option<crate::store::fast_read::SqliteReader>,
+    /// PostgreSQL only: concurrent session lookups share one query (see
+    /// [`crate::store::session_batch`]).
+    pub session_batcher: Option<Arc<crate::store::session_batch::SessionBatcher>>,
     /// The path of `public_url` (`""` or like `/auth`): the prefix of latch's pages when a
     /// proxy strips it or an application nests latch there (see `web::base`).
     pub base_path: Arc<str>,
@@ -54,6 +57,8 @@ pub struct Shared {
     /// The WebAuthn relying party of passkeys, or the one line that says why they are off
     /// (see [`Config::passkey_relying_party`]).
     pub relying_party: Result<Arc<webauthn_rs_core::WebauthnCore>, Arc<str>>,
+    /// The per-request metric handles, registered once per label set.
+    pub http_metrics: crate::telemetry::HttpMetrics,
 }
 
 /// How long a passkey ceremony may take, and the timeout the browser is given.
@@ -124,9 +129,11 @@ impl AppState {
                 ))
             })
             .map_err(Arc::from);
+        let session_batcher = db.session_batcher();
         Ok(Self(Arc::new(Shared {
             relying_party,
             session_reader,
+            session_batcher,
             access_rules: Arc::new(access_rules),
             return_domains: Arc::new(return_domains),
             base_path: Arc::from(config.base_path()),
@@ -138,6 +145,7 @@ impl AppState {
             clock,
             templates: Arc::new(crate::templates::Templates::new()),
             metrics,
+            http_metrics: crate::telemetry::HttpMetrics::default(),
         })))
     }
 }

@@ -54,6 +54,14 @@ impl AuthUser {
         })
     }
 
+    /// `{"user": …}`, the API's answer about the signed-in user, serialized straight from
+    /// this (no `serde_json::Value` built on the way).
+    pub fn envelope(&self) -> UserBody<'_> {
+        UserBody {
+            user: self.to_json(),
+        }
+    }
+
     /// The JSON `User` object of the API.
     pub fn to_json(&self) -> UserJson<'_> {
         UserJson {
@@ -85,6 +93,12 @@ impl From<&UserRecord> for AuthUser {
             mfa_enabled: u.mfa_enabled,
         }
     }
+}
+
+/// `{"user": …}` (see [`AuthUser::envelope`]).
+#[derive(Debug, Serialize)]
+pub struct UserBody<'a> {
+    user: UserJson<'a>,
 }
 
 /// docs/http-api.md's `User` object.

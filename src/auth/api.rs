@@ -30,7 +30,7 @@ type ApiResult = Result<Response, ApiError>;
 
 /// `{"user": …}` with the new session's cookie and its CSRF token (which changed with it).
 fn signed_in(status: StatusCode, user: &AuthUser, new: &NewSession) -> Response {
-    let response = (status, axum_json(&json!({ "user": user.to_json() }))).into_response();
+    let response = (status, axum_json(&user.envelope())).into_response();
     with_session(response, new)
 }
 
@@ -61,7 +61,7 @@ async fn csrf_get(
     responses((status = 200, description = "The signed-in user.", body = UserEnvelope)),
 )]
 async fn verify_auth(RequireUser(user): RequireUser) -> Response {
-    axum_json(&json!({ "user": user.to_json() }))
+    axum_json(&user.envelope())
 }
 
 /// `POST /api/auth/login`.

@@ -118,16 +118,10 @@ pub async fn identify(
         }));
     }
     let name = crate::sessions::cookie_name(state);
-    let value = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| cookie::Cookie::split_parse(h.to_owned()))
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned());
-    let Some(value) = value else { return Ok(None) };
-    let Some(session) = crate::sessions::peek(state, &value).await? else {
+    let Some(value) = crate::web::extract::cookie_value(headers, name) else {
+        return Ok(None);
+    };
+    let Some(session) = crate::sessions::peek(state, value).await? else {
         return Ok(None);
     };
     Ok(session.user().map(|user| Identity {

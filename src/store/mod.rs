@@ -16,6 +16,7 @@ mod migrate;
 pub mod passkeys;
 pub mod posts;
 pub mod revocation;
+pub mod session_batch;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
@@ -130,6 +131,14 @@ impl Db {
         match self {
             Db::Sqlite(pool) => Some(pool.connect_options().get_filename().to_path_buf()),
             Db::Postgres(_) => None,
+        }
+    }
+
+    /// PostgreSQL only: the batcher of session lookups (see [`session_batch`]).
+    pub fn session_batcher(&self) -> Option<std::sync::Arc<session_batch::SessionBatcher>> {
+        match self {
+            Db::Sqlite(_) => None,
+            Db::Postgres(pool) => Some(session_batch::SessionBatcher::new(pool.clone())),
         }
     }
 

@@ -101,16 +101,32 @@ pub async fn insert(
     Ok(id)
 }
 
+/// The session lookup's statement, with extra leading columns and the condition on the hash.
+macro_rules! find_sql {
+    ($extra:literal, $hash:literal) => {
+        concat!(
+            "SELECT ",
+            $extra,
+            "s.id, s.user_id, s.remember, s.created_at, s.last_seen_at, u.username, u.email, \
+             u.email_verified, u.first_name, u.last_name, u.roles, u.locked, \
+             u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors, \
+             s.pending_user_id, s.pending_remember \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE ",
+            $hash,
+            " AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)"
+        )
+    };
+}
+
 /// The session lookup: the primary-key read of `sessions` joined to its user. Shared with
 /// [`super::fast_read`], which runs the same statement on SQLite without sqlx. A signed-in
 /// session counts only while its credential generation is the user's (see
 /// [`super::revocation`]).
-pub(crate) const FIND_SQL: &str = "SELECT s.id, s.user_id, s.remember, s.created_at, \
-     s.last_seen_at, u.username, u.email, u.email_verified, u.first_name, u.last_name, u.roles, \
-     u.locked, u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors, \
-     s.pending_user_id, s.pending_remember \
-     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 \
-     AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)";
+pub(crate) const FIND_SQL: &str = find_sql!("", "s.token_hash = $1");
+
+/// [`FIND_SQL`] for several sessions at once (PostgreSQL, [`super::session_batch`]): the
+/// same columns after the hash they answer.
+pub(crate) const FIND_MANY_SQL: &str = find_sql!("s.token_hash, ", "s.token_hash = ANY($1)");
 
 /// The one indexed lookup an authenticated request costs.
 pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
@@ -155,21 +171,30 @@ pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<u64, StoreError> {
     Ok(done)
 }
 
-/// Deletes sessions past their idle or absolute timeout.
-pub async fn delete_expired(
+/// Sessions one purge statement deletes at most: a statement of its own per batch keeps
+/// each write transaction short (SQLite has one writer; a million-row DELETE held it for
+/// seconds, and every sign-in with it).
+pub const PURGE_BATCH: i64 = 1000;
+
+/// Deletes at most [`PURGE_BATCH`] sessions past their idle or absolute timeout; returns how
+/// many. Call it again until it returns less than a batch. Candidates are taken in
+/// `last_seen_at` order (its index), where idle-expired sessions come first.
+pub async fn delete_expired_batch(
     db: &Db,
     now: Timestamp,
     idle: i64,
     absolute: i64,
     remember: i64,
 ) -> Result<u64, StoreError> {
-    let sql = "DELETE FROM sessions WHERE \
+    let sql = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE \
                (remember = FALSE AND (last_seen_at < $1 OR created_at < $2)) \
-               OR (remember = TRUE AND (last_seen_at < $3 OR created_at < $3))";
+               OR (remember = TRUE AND (last_seen_at < $3 OR created_at < $3)) \
+               ORDER BY last_seen_at LIMIT $4)";
     let done = db_run!(db, |pool| sqlx::query(sql)
         .bind(now - idle)
         .bind(now - absolute)
         .bind(now - remember)
+        .bind(PURGE_BATCH)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -81,7 +81,7 @@ impl Base {
 
 impl Base {
     /// Marks a request as one of latch's routes and records its prefix in it (called by
-    /// `middleware::observe`, which then serves the request in [`Base::scope`]).
+    /// `middleware::Observe`, which then serves the request in [`Base::scope`]).
     pub fn enter(state: &AppState, request: &mut Request) -> Self {
         let base = Self::for_request(request.extensions().get::<NestedPath>(), state);
         request.extensions_mut().insert(base.clone());

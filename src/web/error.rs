@@ -248,7 +248,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON body with its content type, without pulling in axum's `json` feature.
-pub fn axum_json(value: &serde_json::Value) -> Response {
+pub fn axum_json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     (
         [(

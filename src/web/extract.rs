@@ -3,6 +3,7 @@
 //! can precede a body extractor; the session is loaded once per request and cached.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -42,9 +43,54 @@ pub fn wants_json(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> boo
     json && !accept.contains("text/html")
 }
 
+/// The value of the cookie `name` in the request's `Cookie` headers, borrowed from them: the
+/// first `name=value` pair with that name (name and value trimmed, as the `cookie` crate
+/// parses them), without building an owned cookie per pair on every request.
+pub fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
 /// The request's session, if its cookie names a live one.
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<ActiveSession>);
+
+/// The session loaded for this request, kept in its extensions so that every extractor of
+/// the request shares one lookup, and behind an `Arc` so that sharing it copies nothing.
+#[derive(Clone)]
+struct LoadedSession(Arc<Option<ActiveSession>>);
+
+/// The request's session: loaded once (see [`LoadedSession`]).
+async fn loaded_session(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Arc<Option<ActiveSession>>, Rejection> {
+    if let Some(LoadedSession(cached)) = parts.extensions.get::<LoadedSession>() {
+        return Ok(Arc::clone(cached));
+    }
+    // A bearer request is authenticated by its token alone: the cookie is ignored, so
+    // the CSRF exemption of bearer requests can never cover a cookie session.
+    let session = if bearer(&parts.headers).is_some() {
+        None
+    } else {
+        match cookie_value(&parts.headers, sessions::cookie_name(state)) {
+            Some(value) => sessions::load(state, value).await.map_err(|e| Rejection {
+                error: e.into(),
+                html: !wants_json(&parts.uri, &parts.headers),
+            })?,
+            None => None,
+        }
+    };
+    let session = Arc::new(session);
+    parts.extensions.insert(LoadedSession(Arc::clone(&session)));
+    Ok(session)
+}
 
 impl<S> FromRequestParts<S> for MaybeSession
 where
@@ -55,36 +101,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let latch = crate::handle::Latch::from_ref(state);
-        let state = latch.state();
-        if let Some(cached) = parts.extensions.get::<MaybeSession>() {
-            return Ok(cached.clone());
-        }
-        // A bearer request is authenticated by its token alone: the cookie is ignored, so
-        // the CSRF exemption of bearer requests can never cover a cookie session.
-        if bearer(&parts.headers).is_some() {
-            parts.extensions.insert(MaybeSession(None));
-            return Ok(MaybeSession(None));
-        }
-        let name = sessions::cookie_name(state);
-        let value = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .flat_map(|h| cookie::Cookie::split_parse(h.to_owned()))
-            .filter_map(Result::ok)
-            .find(|c| c.name() == name)
-            .map(|c| c.value().to_owned());
-        let session = match value {
-            Some(value) => sessions::load(state, &value).await.map_err(|e| Rejection {
-                error: e.into(),
-                html: !wants_json(&parts.uri, &parts.headers),
-            })?,
-            None => None,
-        };
-        let found = MaybeSession(session);
-        parts.extensions.insert(found.clone());
-        Ok(found)
+        let session = loaded_session(parts, latch.state()).await?;
+        Ok(MaybeSession(Option::clone(&session)))
     }
 }
 
@@ -112,12 +130,11 @@ where
                     error: e.into(),
                     html: !wants_json(&parts.uri, &parts.headers),
                 })?,
-            None => {
-                let MaybeSession(session) =
-                    <MaybeSession as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                        .await?;
-                session.and_then(|s| s.user())
-            }
+            None => loaded_session(parts, state)
+                .await?
+                .as_ref()
+                .as_ref()
+                .and_then(ActiveSession::user),
         };
         let found = CurrentUser(user);
         parts.extensions.insert(found.clone());

@@ -1,14 +1,18 @@
 //! What every response gets: a request id, the security headers, metrics and a log line.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, RwLock};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
+use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::error::ApiError;
@@ -20,88 +24,157 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// A process-random prefix and a counter: unique, cheap, and never taken from the client
-/// (a client-chosen id could forge log lines).
-fn next_request_id() -> String {
-    static PREFIX: LazyLock<String> = LazyLock::new(|| {
-        let mut bytes = [0u8; 4];
-        let _ = getrandom::fill(&mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    });
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{:x}", *PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed))
+/// A request id: a process-random prefix and a counter, unique, cheap, and never taken from
+/// the client (a client-chosen id could forge log lines). Formatted only where it is shown
+/// (the response header, a log line), so an unlogged request builds no `String` for it.
+#[derive(Debug, Clone, Copy)]
+struct RequestId(u64);
+
+impl RequestId {
+    fn next() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        Self(COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The prefix: 4 random bytes in hex, drawn once per process.
+    fn prefix() -> &'static str {
+        static PREFIX: LazyLock<String> = LazyLock::new(|| {
+            let mut bytes = [0u8; 4];
+            let _ = getrandom::fill(&mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
+        &PREFIX
+    }
+
+    /// The header value, written into a stack buffer (`{prefix}-{counter:x}`).
+    fn header_value(self) -> Option<HeaderValue> {
+        use std::io::Write;
+        let mut buf = [0u8; 32];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        write!(cursor, "{self}").ok()?;
+        let len = usize::try_from(cursor.position()).ok()?;
+        HeaderValue::from_bytes(&buf[..len]).ok()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:x}", Self::prefix(), self.0)
+    }
 }
 
 /// Wraps every request: span with the request id, the request timeout, metrics and headers.
 ///
 /// Metric labels come from fixed sets only (a method from [`method_label`], the matched route
 /// template or `unmatched`, the status code), so no request can add a label value: a client
-/// inventing HTTP methods or paths does not grow `/metrics`.
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_id = next_request_id();
-    let method = method_label(request.method());
-    let api = super::extract::is_api_path(request.uri().path());
-    let is_static = request.uri().path().starts_with("/static/");
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| intern(p.as_str()));
-    let span = tracing::info_span!(
-        "request",
-        id = %request_id,
-        method,
-        path = %request.uri().path()
-    );
-    let limit = Duration::from_secs(state.config.request_timeout_secs);
-    let base = super::base::Base::enter(&state, &mut request);
-    let serve = base.scope(next.run(request).instrument(span.clone()));
-    let mut response = match tokio::time::timeout(limit, serve).await {
-        Ok(response) => response,
-        Err(_) => {
-            span.in_scope(|| {
-                tracing::warn!("request took longer than request_timeout_secs; answering 503")
+/// inventing HTTP methods or paths does not grow `/metrics`. The metric handles are
+/// registered once per label set ([`crate::telemetry::HttpMetrics`]), and the span is only
+/// built (its fields formatted) when its level is enabled.
+///
+/// A hand-written service rather than `axum::middleware::from_fn`, which clones the whole
+/// inner service stack (one allocation per boxed layer) and boxes it again on every request.
+#[derive(Clone)]
+pub struct ObserveLayer(pub AppState);
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            state: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of [`ObserveLayer`].
+#[derive(Clone)]
+pub struct Observe<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let state = self.state.clone();
+        let request_id = RequestId::next();
+        let method = method_label(request.method());
+        let path = request.uri().path();
+        let api = super::extract::is_api_path(path);
+        let is_static = path.starts_with("/static/");
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let span = tracing::info_span!("request", id = %request_id, method, path = %path);
+        let base = super::base::Base::enter(&state, &mut request);
+        let serve = self.inner.call(request);
+        Box::pin(async move {
+            let limit = Duration::from_secs(state.config.request_timeout_secs);
+            let serve = base.scope(async move {
+                match serve.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
             });
-            envelope(ApiError::Unavailable, api)
-        }
-    };
-    if is_framework_rejection(&response) {
-        response = envelope_for(response.status(), api);
-    }
-    let status = response.status();
-    let elapsed = started.elapsed();
+            let mut response =
+                match tokio::time::timeout(limit, serve.instrument(span.clone())).await {
+                    Ok(response) => response,
+                    Err(_) => {
+                        span.in_scope(|| {
+                            tracing::warn!(
+                                "request took longer than request_timeout_secs; answering 503"
+                            )
+                        });
+                        envelope(ApiError::Unavailable, api)
+                    }
+                };
+            if is_framework_rejection(&response) {
+                response = envelope_for(response.status(), api);
+            }
+            let status = response.status();
+            let elapsed = started.elapsed();
 
-    metrics::counter!(
-        "latch_http_requests_total",
-        "route" => route,
-        "method" => method,
-        "status" => intern(status.as_str())
-    )
-    .increment(1);
-    metrics::histogram!("latch_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        if status.is_server_error() {
-            tracing::warn!(
-                status = status.as_u16(),
-                ms = elapsed.as_millis() as u64,
-                "request failed"
-            );
-        } else {
-            tracing::debug!(
-                status = status.as_u16(),
-                ms = elapsed.as_millis() as u64,
-                "request"
-            );
-        }
-    });
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            state
+                .http_metrics
+                .record(route, method, status.as_u16(), elapsed);
+            if status.is_server_error() {
+                span.in_scope(|| {
+                    tracing::warn!(
+                        status = status.as_u16(),
+                        ms = elapsed.as_millis() as u64,
+                        "request failed"
+                    )
+                });
+            } else if tracing::enabled!(tracing::Level::DEBUG) {
+                span.in_scope(|| {
+                    tracing::debug!(
+                        status = status.as_u16(),
+                        ms = elapsed.as_millis() as u64,
+                        "request"
+                    )
+                });
+            }
 
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(REQUEST_ID, value);
+            let headers = response.headers_mut();
+            if let Some(value) = request_id.header_value() {
+                headers.insert(REQUEST_ID, value);
+            }
+            set_security_headers(headers, state.config.is_https(), is_static);
+            Ok(response)
+        })
     }
-    set_security_headers(headers, state.config.is_https(), is_static);
-    response
 }
 
 /// The method as a metric label: the standard methods by name, anything else `other`.
@@ -116,32 +189,6 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-/// Most distinct label values [`intern`] keeps; more would mean labels are not a fixed set.
-const MAX_INTERNED: usize = 1024;
-
-/// A `&'static str` for a label value from a fixed set (route templates, status codes), so
-/// recording a metric builds no `String`: each value is stored once for the process.
-fn intern(value: &str) -> &'static str {
-    static TABLE: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(Default::default);
-    if let Ok(table) = TABLE.read() {
-        if let Some(&known) = table.get(value) {
-            return known;
-        }
-    }
-    let Ok(mut table) = TABLE.write() else {
-        return "other";
-    };
-    if let Some(&known) = table.get(value) {
-        return known;
-    }
-    if table.len() >= MAX_INTERNED {
-        return "other";
-    }
-    let stored: &'static str = Box::leak(value.to_owned().into_boxed_str());
-    table.insert(stored);
-    stored
 }
 
 fn envelope(error: ApiError, api: bool) -> Response {
@@ -177,6 +224,8 @@ fn envelope_for(status: axum::http::StatusCode, api: bool) -> Response {
 }
 
 fn set_security_headers(headers: &mut axum::http::HeaderMap, https: bool, is_static: bool) {
+    // Room for all of them at once rather than a rehash as the map grows.
+    headers.reserve(8);
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -36,14 +36,13 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
 /// for routes merged into another application's router, which has its own fallback (axum
 /// refuses to merge two).
 pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
-    routes
-        .layer(DefaultBodyLimit::max(input::MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
+    // One `layer` call for the three: axum boxes each layer applied to a router separately,
+    // and clones every box on every request.
+    let layers = tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .with_state(state)
+        .layer(middleware::ObserveLayer(state.clone()))
+        .layer(DefaultBodyLimit::max(input::MAX_BODY));
+    routes.layer(layers).with_state(state)
 }
 
 async fn not_found(uri: Uri) -> Response {

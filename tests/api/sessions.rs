@@ -565,3 +565,47 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    /// Many requests of several users at once each get their own user (on PostgreSQL their
+    /// lookups share statements), and a session signed out meanwhile is refused at once.
+    async fn concurrent_lookups_each_get_their_own_session(app) {
+        let mut clients = Vec::new();
+        for name in ["ann", "bob", "cyd", "dee", "eve"] {
+            app.create_user(name).await;
+            let client = app.new_client();
+            assert_eq!(client.login(name, PASSWORD, false).await.status(), StatusCode::OK);
+            clients.push((name, client));
+        }
+        let requests = clients.iter().cycle().take(100).map(|(name, client)| async move {
+            let response = client.get("/api/auth/verify_auth").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["user"]["username"], *name);
+        });
+        futures_join_all(requests).await;
+
+        let (_, gone) = &clients[0];
+        assert_eq!(gone.logout().await.status(), StatusCode::NO_CONTENT);
+        let requests = clients.iter().cycle().take(50).map(|(name, client)| async move {
+            let status = client.get("/api/auth/verify_auth").await.status();
+            let expected = if *name == "ann" { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+            assert_eq!(status, expected, "{name}");
+        });
+        futures_join_all(requests).await;
+    }
+}
+
+/// Runs the futures concurrently on this task and waits for all of them.
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut pending: Vec<_> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
