@@ -51,7 +51,7 @@ pub fn embedded_router(state: AppState) -> Router {
 }
 
 fn routes(with_metrics: bool, state: &AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .merge(crate::auth::routes())
         .merge(crate::mfa::routes())
         .merge(crate::passkeys::routes())
@@ -63,11 +63,17 @@ fn routes(with_metrics: bool, state: &AppState) -> Router<AppState> {
         .merge(crate::client::routes())
         .merge(crate::ops::routes(with_metrics))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
-        .route("/static/{file}", get(crate::web::assets::static_file))
-        .layer(axum::middleware::from_fn_with_state(
+        .route("/static/{file}", get(crate::web::assets::static_file));
+    // The hold of `require_mfa_roles` only where a role needs it: the setting is fixed at
+    // start, and the layer would otherwise cost every request a boxed future for nothing.
+    if state.config.require_mfa_roles.is_empty() {
+        routes
+    } else {
+        routes.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::mfa::gate::hold,
         ))
+    }
 }
 
 /// `/metrics` alone, for its own listener (`metrics_bind` set to an address).

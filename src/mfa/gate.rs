@@ -3,8 +3,9 @@
 //! `mfa_enrollment_required`, except what enrolment itself needs.
 //!
 //! A middleware over every latch route rather than a check in each handler, so that no route
-//! (and no route added later) can forget it. It costs nothing when no role requires a second
-//! factor; otherwise it loads the session (cached for the handler) on non-static requests.
+//! (and no route added later) can forget it. It is not installed when no role requires a
+//! second factor (`app::routes`); otherwise it loads the session (cached for the handler) on
+//! non-static requests.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
@@ -45,7 +46,7 @@ fn exempt(path: &str) -> bool {
 
 /// The middleware.
 pub async fn hold(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.config.require_mfa_roles.is_empty() || exempt(request.uri().path()) {
+    if exempt(request.uri().path()) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
