@@ -450,10 +450,14 @@ impl Config {
     }
 
     /// Whether cookies must be `Secure` and `__Host-` prefixed.
+    ///
+    /// Asked on every response and every session cookie, so it compares in place rather
+    /// than lowercasing a copy of the URL.
     pub fn is_https(&self) -> bool {
         self.public_url
             .as_deref()
-            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+            .and_then(|u| u.get(..8))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     /// The configuration as `key = value` lines with every secret masked.
@@ -757,6 +761,20 @@ mod tests {
         };
         assert!(config.validate().is_ok() && config.is_https());
         assert_eq!(config.base_path(), "");
+    }
+
+    #[test]
+    fn https_is_read_from_the_scheme_in_any_case() {
+        let with = |u: Option<&str>| Config {
+            public_url: u.map(str::to_owned),
+            ..Config::default()
+        };
+        assert!(with(Some("https://a.example")).is_https());
+        assert!(with(Some("HTTPS://a.example")).is_https());
+        assert!(!with(Some("http://a.example")).is_https());
+        assert!(!with(Some("http:")).is_https());
+        assert!(!with(Some("é")).is_https());
+        assert!(!with(None).is_https());
     }
 
     #[test]
