@@ -64,6 +64,17 @@ pub enum AccountError {
     Hash(#[from] HashError),
 }
 
+/// Mails `user` a notice of a change to their account (the notice template), through
+/// [`deliver`]: turning the second factor on or off and adding or removing passkeys tell
+/// their owner this way.
+pub async fn notify(state: &AppState, user: &crate::user::AuthUser, subject: &str, text: &str) {
+    deliver(
+        state,
+        messages::notice(state, &user.username, &user.email, subject, text),
+    )
+    .await;
+}
+
 /// Sends a mail without ever failing the user's action: to the outbox it is written before
 /// the answer (so it is there when the client looks), over SMTP it goes in the background
 /// (a slow or broken server must not hold the request). Failures are logged.

@@ -15,7 +15,7 @@ pub mod qr;
 pub mod recovery;
 pub mod totp;
 
-use crate::account::{self, messages, AccountError};
+use crate::account::{self, AccountError};
 use crate::audit::{self, Event, Subject};
 use crate::domain::{self, CodeShape, Factor, Factors, FieldErrors, Password};
 use crate::sessions::{self, ActiveSession, NewSession};
@@ -437,7 +437,7 @@ pub async fn confirm(
         Some(&detail),
     )
     .await;
-    notify(
+    account::notify(
         state,
         user,
         "Two-factor authentication is on",
@@ -449,14 +449,6 @@ pub async fn confirm(
         recovery_codes: codes.codes,
         session,
     })
-}
-
-async fn notify(state: &AppState, user: &AuthUser, subject: &str, text: &str) {
-    account::deliver(
-        state,
-        messages::notice(state, &user.username, &user.email, subject, text),
-    )
-    .await;
 }
 
 // ---- State and changes ----
@@ -559,7 +551,7 @@ pub async fn disable(
         .await?
         .ok_or(MfaError::NoSuchUser)?;
     audit::record(state, Event::MfaDisable, subject, client, "success", None).await;
-    notify(
+    account::notify(
         state,
         user,
         "Two-factor authentication is off",
@@ -608,7 +600,7 @@ pub async fn reset(
     )
     .await;
     if removed.was_on || removed.passkeys_removed > 0 {
-        notify(
+        account::notify(
             state,
             &AuthUser::from(&user),
             "Two-factor authentication was reset",

@@ -23,7 +23,7 @@ use webauthn_rs_core::WebauthnCore;
 
 pub use ceremony::{DEFAULT_NAME, MAX_NAME_CHARS};
 
-use crate::account::{self, messages, AccountError};
+use crate::account::{self, AccountError};
 use crate::audit::{self, Event, Subject};
 use crate::clock::Timestamp;
 use crate::domain::{Factor, Factors, FieldErrors, Password};
@@ -220,16 +220,8 @@ pub async fn finish_registration(
         }
     };
     let detail = format!("passkey={} uv={user_verified}", record.id);
-    audit::record(
-        state,
-        Event::PasskeyAdd,
-        subject,
-        client,
-        "success",
-        Some(&detail),
-    )
-    .await;
-    notify(
+    audited(state, user, Event::PasskeyAdd, &detail, client).await;
+    account::notify(
         state,
         user,
         "A passkey was added to your account",
@@ -492,15 +484,12 @@ pub async fn rename(
     let record = store::rename(&state.db, user.id, id, &name)
         .await?
         .ok_or(PasskeyError::NotFound)?;
-    let detail = format!("passkey={id}");
-    let subject = Subject::user(user.id, &user.username);
-    audit::record(
+    audited(
         state,
+        user,
         Event::PasskeyRename,
-        subject,
+        &format!("passkey={id}"),
         client,
-        "success",
-        Some(&detail),
     )
     .await;
     Ok(record)
@@ -517,18 +506,15 @@ pub async fn remove(
     if !store::delete(&state.db, user.id, id).await? {
         return Err(PasskeyError::NotFound);
     }
-    let detail = format!("passkey={id}");
-    let subject = Subject::user(user.id, &user.username);
-    audit::record(
+    audited(
         state,
+        user,
         Event::PasskeyRemove,
-        subject,
+        &format!("passkey={id}"),
         client,
-        "success",
-        Some(&detail),
     )
     .await;
-    notify(
+    account::notify(
         state,
         user,
         "A passkey was removed from your account",
@@ -539,12 +525,16 @@ pub async fn remove(
     Ok(())
 }
 
-async fn notify(state: &AppState, user: &AuthUser, subject: &str, text: &str) {
-    account::deliver(
-        state,
-        messages::notice(state, &user.username, &user.email, subject, text),
-    )
-    .await;
+/// The audit row of a successful change to `user`'s passkeys.
+async fn audited(
+    state: &AppState,
+    user: &AuthUser,
+    event: Event,
+    detail: &str,
+    client: &ClientInfo,
+) {
+    let subject = Subject::user(user.id, &user.username);
+    audit::record(state, event, subject, client, "success", Some(detail)).await;
 }
 
 /// A passkey as the API shows it: `{"id", "name", "created_at", "last_used_at"}`.

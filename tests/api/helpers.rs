@@ -363,6 +363,18 @@ impl TestClient {
     }
 }
 
+/// The client's current session, as `GET /api/auth/sessions` lists it.
+pub async fn current_session(client: &TestClient) -> Value {
+    let list: Value = client.get("/api/auth/sessions").await.json().await.unwrap();
+    list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone()
+}
+
 pub fn extract_meta_csrf(html: &str) -> Option<String> {
     let start =
         html.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();

@@ -461,14 +461,7 @@ db_test!(
         app.clock.advance(30);
         let pending = pending_sign_in(&app, "ivy").await;
         second_step(&pending, json!({ "code": code(&app, &secret, 0) })).await;
-        let list: Value = pending.get("/api/auth/sessions").await.json().await.unwrap();
-        let current = list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["current"] == true)
-            .unwrap()
-            .clone();
+        let current = current_session(&pending).await;
         let names: Vec<&str> = current["factors"]
             .as_array()
             .unwrap()
@@ -501,14 +494,7 @@ db_test!(
             )
             .await;
         assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-        let list: Value = client.get("/api/auth/sessions").await.json().await.unwrap();
-        let current = list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["current"] == true)
-            .unwrap()
-            .clone();
+        let current = current_session(&client).await;
         assert_eq!(current["two_factor"], true, "{current}");
         let names: Vec<&str> = current["factors"]
             .as_array()

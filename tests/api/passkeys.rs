@@ -163,14 +163,7 @@ async fn passkeys_of(client: &TestClient) -> Vec<Value> {
 
 /// The factors of the client's current session.
 async fn current_factors(client: &TestClient) -> (Vec<String>, bool) {
-    let list = json_of(client.get("/api/auth/sessions").await).await;
-    let current = list["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["current"] == true)
-        .unwrap()
-        .clone();
+    let current = current_session(client).await;
     let names = current["factors"]
         .as_array()
         .unwrap()
@@ -249,6 +242,14 @@ passkey_test!(
 
         // Signed out, the passkey signs in with no username: empty allowCredentials.
         client.logout().await;
+        // Both ceremonies need the session's CSRF token, like every other change.
+        for path in ["/api/auth/passkeys/login/start", "/api/auth/passkeys/login/finish"] {
+            let forged = client.post_json_with_token(path, &json!({}), None).await;
+            assert_eq!(
+                error_code(forged).await,
+                (StatusCode::FORBIDDEN, "csrf_failed".into())
+            );
+        }
         let options = login_start(&client).await;
         assert_eq!(options["publicKey"]["allowCredentials"], json!([]));
         let assertion = device.get(ORIGIN, &options, 0);
