@@ -107,22 +107,180 @@ printf '| %-34s | %12s | %-26s |\n' "  sign-ins/s during that flood" "$(cat "$wo
 printf '| %-34s | %12s | %-26s |\n' "peak RSS MiB (32 sign-ins)" "$((rss_kib / 1024))" "goal <= 100"
 printf '| %-34s | %12s | %-26s |\n' "start to /readyz ms" "$ready_ms" "goal <= 200"
 
-# --- peers (../shared/peers, copied to /tmp: the folder may be read-only)
+# --- peers (../shared/peers, copied to /tmp/latch-peers: the folder may be read-only)
+# Each peer is built or installed in the copy, seeded with user1..user1000 (password1234) in a
+# database of this run, started, measured with latch's wrk settings (the cookie comes from one
+# login as user1, as ../shared/peers/bench.sh does; only 2xx answers count) and latch's sign-in
+# flood (32 Python clients, user1..user32, one connection per sign-in; no CSRF step, which the
+# peers' JSON API does not have), then stopped with its workers.
+# A peer whose toolchain, install or build is missing is skipped with a one-line reason.
+# Peak RSS is the summed VmHWM of the peer's process tree (gunicorn and node:cluster workers).
 peers_src=${PEERS_DIR:-../shared/peers}
 [ -d "$peers_src" ] || peers_src=/work/shared/peers
-if [ "${PEERS:-1}" = 1 ] && [ -d "$peers_src" ]; then
-  peers=/tmp/latch-peers
-  [ -d "$peers" ] || cp -r "$peers_src" "$peers"
-  chmod -R u+w "$peers"
-  echo
-  echo "peers (same wrk settings; ratios against the floors above):"
-  if (cd "$peers" && cargo build --release --quiet -p axum-login-peer 2>/dev/null); then
-    (cd "$peers/axum-login-peer" && [ -f axum_login_peer.sqlite ] || ../target/release/axum-login-peer seed 1000 >/dev/null)
-    (cd "$peers/axum-login-peer" && BIND=127.0.0.1:8083 exec ../target/release/axum-login-peer >/dev/null 2>&1) & bench_track $!
-    wait_up http://127.0.0.1:8083/healthz
-    DURATION=$duration CONNS=$conns THREADS=$threads TESTS="healthz verify" LABEL=axum-login "$peers/bench.sh" http://127.0.0.1:8083 |
-      awk -v fh="$floor_h" -v fv="$floor_v" '{split($3,a,"="); f = ($2=="healthz") ? fh : fv; printf "  %-12s %-8s %10s rps  %.2f x bare\n", $1, $2, a[2], a[2]/f}'
-  else
-    echo "  axum-login-peer: build failed (offline?), skipped"
+peers=/tmp/latch-peers
+peer_rows=("latch ($backend)|$latch_h|$latch_v|$signins|$((rss_kib / 1024))")
+peer_notes=()
+peer_pid=
+why=
+
+peer_wrk() { # connections, then wrk args; prints 2xx answers/s; notes any non-2xx
+  local c=$1; shift
+  local out
+  out=$(wrk -t"$threads" -c"$c" -d"$duration" "$@" 2>&1) || return 1
+  awk '/ requests in /{n = $1; t = $4; sub(/,$/, "", t)
+         if (t ~ /ms$/) { sub(/ms$/, "", t); t /= 1000 } else if (t ~ /m$/) { sub(/m$/, "", t); t *= 60 } else sub(/s$/, "", t) }
+       /Non-2xx or 3xx responses:/ { bad = $NF }
+       END { if (t > 0) printf "%.1f %d\n", (n - bad) / t, bad; else exit 1 }' <<<"$out"
+}
+peer_tree() { # PID and its descendants
+  local c
+  echo "$1"
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do peer_tree "$c"; done
+}
+peer_rss_mib() { # summed VmHWM of a process tree
+  local p k kib=0
+  for p in $(peer_tree "$1"); do
+    k=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null || true)
+    kib=$((kib + ${k:-0}))
+  done
+  echo $((kib / 1024))
+}
+peer_stop() { # TERM the root (gunicorn and node:cluster stop their workers), then the stragglers
+  local p pids alive
+  read -ra pids <<<"$(peer_tree "$1" | tr '\n' ' ')"
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    alive=()
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    [ ${#alive[@]} = 0 ] && break
+    sleep 0.1
+  done
+  [ ${#alive[@]} = 0 ] || kill -KILL "${alive[@]}" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+peer_start() { # name port dir command...: start it in dir, track it, wait for /healthz
+  local name=$1 port=$2 dir=$3 p; shift 3
+  if curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; then why="port $port already answers"; return 1; fi
+  (cd "$dir" && exec "$@") >>"$work/$name.log" 2>&1 & peer_pid=$!
+  bench_track "$peer_pid"
+  if ! wait_up "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+    peer_stop "$peer_pid"; why="did not answer on :$port ($(tail -n1 "$work/$name.log"))"; return 1
   fi
+  sleep 1 # let every worker come up
+  for p in $(peer_tree "$peer_pid"); do bench_track "$p"; done
+}
+peer_measure() { # label port: one row from the running $peer_pid
+  local label=$1 base=http://127.0.0.1:$2 cookie code h v s bad
+  read -r h bad < <(peer_wrk "$conns" "$base/healthz") || { why="wrk on /healthz failed"; return 1; }
+  [ "$bad" = 0 ] || peer_notes+=("$label /healthz: $bad non-2xx answers not counted")
+  cookie=$(curl -s -o /dev/null -D - -H 'Content-Type: application/json' \
+    --data '{"login":"user1","password":"password1234","remember_me":false}' "$base/api/auth/login" |
+    tr -d '\r' | awk 'tolower($1)=="set-cookie:"{sub(/^[^:]*: */,""); sub(/;.*/,""); print}' | paste -sd';' | sed 's/;/; /g') || cookie=
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$base/api/auth/verify_auth") || code=000
+  v=-
+  if [ -n "$cookie" ] && [ "$code" = 200 ]; then
+    read -r v bad < <(peer_wrk "$conns" -H "Cookie: $cookie" "$base/api/auth/verify_auth") || v=-
+    [ "$v" = - ] || [ "$bad" = 0 ] || peer_notes+=("$label verify_auth: $bad non-2xx answers not counted")
+  else
+    peer_notes+=("$label verify_auth: no working session cookie (login as user1, verify_auth=$code)")
+  fi
+  s=-
+  read -r s bad < <(python3 "$work/peer_signin.py" "$2" 32 "$secs") || s=-
+  [ "$s" = - ] || [ "$bad" = 0 ] || peer_notes+=("$label sign-ins: $bad failed sign-ins not counted")
+  peer_rows+=("$label|$h|$v|$s|$(peer_rss_mib "$peer_pid")")
+}
+# latch's sign-in flood for a peer: PORT THREADS SECONDS; prints "sign-ins/s failures"
+cat >"$work/peer_signin.py" <<'PY'
+import http.client, json, sys, threading, time
+port, n, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ok = [0] * n; bad = [0] * n; stop = time.time() + seconds
+def worker(i):
+    body = json.dumps({"login": f"user{i % 32 + 1}", "password": "password1234", "remember_me": False})
+    while time.time() < stop:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port)
+            c.request("POST", "/api/auth/login", body, {"Content-Type": "application/json"})
+            r = c.getresponse(); r.read(); c.close()
+        except OSError:
+            bad[i] += 1; return
+        if r.status == 200: ok[i] += 1
+        else: bad[i] += 1
+start = time.time(); ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(f"{sum(ok) / (time.time() - start):.1f} {sum(bad)}")
+PY
+
+peer_axum_login() {
+  local bin=$peers/target/release/axum-login-peer db=sqlite://$work/axum_login_peer.sqlite rc
+  command -v cargo >/dev/null || { why="cargo not found"; return 1; }
+  echo "peers: cargo build axum-login-peer" >&2
+  (cd "$peers" && CARGO_TARGET_DIR=$peers/target cargo build --release --quiet -p axum-login-peer) >"$work/axum-login-build.log" 2>&1 ||
+    { why="cargo build failed (offline?): $(tail -n1 "$work/axum-login-build.log")"; return 1; }
+  DATABASE_URL=$db "$bin" seed 1000 >>"$work/axum-login-peer.log" 2>&1 || { why="seed failed: $(tail -n1 "$work/axum-login-peer.log")"; return 1; }
+  peer_start axum-login-peer 8083 "$peers/axum-login-peer" env DATABASE_URL="$db" BIND=127.0.0.1:8083 "$bin" || return 1
+  peer_measure "axum-login (sqlite)" 8083; rc=$?
+  peer_stop "$peer_pid"; return $rc
+}
+peer_better_auth() {
+  local dir=$peers/better-auth-peer major rc db envs
+  { command -v node && command -v npm; } >/dev/null || { why="node/npm not found"; return 1; }
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=0
+  [ "${major:-0}" -ge 20 ] || { why="needs Node >= 20, found $(node --version 2>&1)"; return 1; }
+  if ! (cd "$dir" && node -e 'new (require("better-sqlite3"))(":memory:"); require.resolve("better-auth"); require.resolve("pg")') >/dev/null 2>&1; then
+    echo "peers: npm ci better-auth-peer (compiles better-sqlite3, ~2 min)" >&2
+    [ -n "${npm_config_nodedir:-}" ] || [ ! -d /usr/include/node ] || export npm_config_nodedir=/usr
+    (cd "$dir" && npm ci --no-audit --no-fund) >"$work/better-auth-install.log" 2>&1 ||
+      { why="npm ci failed (offline?): $(tail -n1 "$work/better-auth-install.log")"; return 1; }
+  fi
+  envs=(NODE_ENV=production WORKERS=2 BIND=127.0.0.1:8084)
+  if [ "$backend" = postgres ]; then
+    db=better_auth_compare_$$
+    bench_database "$db" >/dev/null 2>&1 || { why="could not create PostgreSQL database $db"; return 1; }
+    envs+=(DATABASE=postgres "DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db")
+  else
+    envs+=(DATABASE=sqlite "SQLITE_PATH=$work/better_auth_peer.sqlite")
+  fi
+  (cd "$dir" && env "${envs[@]}" node server.mjs seed 1000) >>"$work/better-auth-peer.log" 2>&1 ||
+    { why="seed failed: $(tail -n1 "$work/better-auth-peer.log")"; return 1; }
+  peer_start better-auth-peer 8084 "$dir" env "${envs[@]}" node server.mjs || return 1
+  peer_measure "better-auth, 2 workers ($backend)" 8084; rc=$?
+  peer_stop "$peer_pid"; return $rc
+}
+peer_flask() {
+  local dir=$peers/flask-seed db=sqlite:///$work/flask_seed.sqlite rc
+  command -v python3 >/dev/null || { why="python3 not found"; return 1; }
+  echo "peers: pip install flask-seed" >&2
+  (cd "$dir" && { [ -x .venv/bin/python ] || python3 -m venv .venv; } && .venv/bin/pip install -q -r requirements.txt) >"$work/flask-install.log" 2>&1 ||
+    { why="venv/pip install failed (offline? python3-venv?): $(tail -n1 "$work/flask-install.log")"; return 1; }
+  (cd "$dir" && DATABASE_URL=$db .venv/bin/python seed.py 1000) >>"$work/flask-seed.log" 2>&1 ||
+    { why="seed failed: $(tail -n1 "$work/flask-seed.log")"; return 1; }
+  peer_start flask-seed 8081 "$dir" env DATABASE_URL="$db" .venv/bin/gunicorn -c gunicorn_sync.conf.py app:app || return 1
+  peer_measure "Flask, gunicorn 2 sync workers (sqlite)" 8081; rc=$?
+  peer_stop "$peer_pid"; return $rc
+}
+
+if [ "${PEERS:-1}" = 1 ] && [ -d "$peers_src" ]; then
+  if { [ -d "$peers" ] || cp -r "$peers_src" "$peers"; } && chmod -R u+w "$peers"; then
+    peer_axum_login || peer_notes+=("axum-login-peer skipped: $why")
+    peer_better_auth || peer_notes+=("better-auth-peer skipped: $why")
+    peer_flask || peer_notes+=("flask-seed skipped: $why")
+  else
+    peer_notes+=("peers skipped: could not copy $peers_src to $peers")
+  fi
+  cell() { # value floor -> "value (ratio)"
+    awk -v v="$1" -v f="$2" 'BEGIN { if (v ~ /^[0-9.]+$/ && f > 0) printf "%s (%.2f)", v, v / f; else printf "-" }'
+  }
+  echo
+  echo "latch and its peers, same run, same wrk settings (-t$threads -c$conns -d$duration); (x) = ratio to the floors above:"
+  echo
+  echo "| system | /healthz rps (x bare) | verify_auth rps (x bare) | sign-ins/s (x Argon2 floor) | peak RSS MiB |"
+  echo "|---|---|---|---|---|"
+  for row in "${peer_rows[@]}"; do
+    IFS='|' read -r name h v s rss <<<"$row"
+    echo "| $name | $(cell "$h" "$floor_h") | $(cell "$v" "$floor_v") | $(cell "$s" "$hash_floor") | $rss |"
+  done
+  echo
+  echo "sign-ins/s: 32 Python clients, one connection per sign-in (latch's also fetch a CSRF token first)."
+  echo "Hashes: latch and axum-login Argon2id, better-auth and Flask scrypt (N*r = 2^18, 32 MiB)."
+  for n in "${peer_notes[@]}"; do echo "- $n"; done
 fi
