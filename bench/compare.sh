@@ -7,7 +7,8 @@
 #   - HTTP floor: a bare axum handler (examples/bare.rs), for /healthz and verify_auth;
 #   - hash floor: Argon2id verifications/s with one thread per core (examples/argon2_floor.rs),
 #     for sign-ins/s.
-# Rows: /healthz, verify_auth with a cookie (wrk -t2 -c32), sign-ins/s (32 concurrent, the
+# Rows: /healthz, verify_auth with a cookie (wrk -t2 -c32; again with the opt-in session
+# cache, session_cache_ms=1000), sign-ins/s (32 concurrent, the
 # whole CSRF + login exchange), the p99 of verify_auth on 16 connections alone and during a
 # 16-connection sign-in flood, peak RSS after 32 concurrent sign-ins, and the time from start
 # to the first answer of /readyz on an existing database.
@@ -91,6 +92,13 @@ wait "$flood"
 signins=$(python3 "$work/signin.py" flood 32 "$secs")
 rss_kib=$(awk '/^VmHWM:/{print $2}' "/proc/$latch_pid/status")
 
+# --- the same latch with the opt-in session cache (session_cache_ms=1000): verify_auth only
+kill "$latch_pid"; wait "$latch_pid" 2>/dev/null || true
+LATCH_SESSION_CACHE_MS=1000 "$latch" serve --bind 127.0.0.1:18080 --database "$url" >>"$work/latch.log" 2>&1 & latch_pid=$!; bench_track $latch_pid
+wait_up http://127.0.0.1:18080/readyz
+read -r latch_vc _ < <(wrk_run "$conns" -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth)
+kill "$latch_pid"; wait "$latch_pid" 2>/dev/null || true
+
 ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}')"; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%F); backend: $backend"
@@ -100,6 +108,7 @@ printf '| %-34s | %12s | %-26s |\n' "measure" "latch" "ratio / goal"
 printf '|%s|%s|%s|\n' "------------------------------------" "--------------" "----------------------------"
 printf '| %-34s | %12s | %-26s |\n' "/healthz rps" "$latch_h" "$(ratio "$latch_h" "$floor_h") x bare (goal >= 0.9)"
 printf '| %-34s | %12s | %-26s |\n' "verify_auth rps ($backend)" "$latch_v" "$(ratio "$latch_v" "$floor_v") x bare"
+printf '| %-34s | %12s | %-26s |\n' "  with session_cache_ms=1000" "$latch_vc" "$(ratio "$latch_vc" "$floor_v") x bare (opt-in)"
 printf '| %-34s | %12s | %-26s |\n' "sign-ins/s (32 concurrent)" "$signins" "$(ratio "$signins" "$hash_floor") x Argon2 (goal >= 0.85)"
 printf '| %-34s | %12s | %-26s |\n' "verify_auth p99 ms, 16 conns" "$p99_alone" ""
 printf '| %-34s | %12s | %-26s |\n' "  same during 16-conn sign-in flood" "$p99_flood" "$(ratio "$p99_flood" "$p99_alone") x (goal <= 3)"

@@ -77,6 +77,10 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Open connections per listener; further ones wait in the listen backlog until one closes.
     pub max_connections: usize,
+    /// Milliseconds a node may answer a session lookup from memory (0, the default: never).
+    /// The bound on how late a sign-out or revocation made on another node is seen here
+    /// (see `store::session_cache`).
+    pub session_cache_ms: u64,
     /// Where `/metrics` is served: unset (the main listener), `off`, or an address of its own.
     pub metrics_bind: Option<String>,
     /// Forward-auth rules (`[[access_rules]]`), first match wins.
@@ -101,6 +105,9 @@ pub enum MetricsBind {
     /// On its own listener at this address, and not on the main one.
     Addr(SocketAddr),
 }
+
+/// The longest `session_cache_ms`: a revocation must not wait longer than a minute.
+const MAX_SESSION_CACHE_MS: u64 = 60_000;
 
 /// The largest accepted timeout, so deadlines never overflow (one day).
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -136,6 +143,7 @@ impl Default for Config {
             keepalive_timeout_secs: 60,
             request_timeout_secs: 30,
             max_connections: 1024,
+            session_cache_ms: 0,
             metrics_bind: None,
             access_rules: Vec::new(),
             default_policy: "one_factor".into(),
@@ -323,6 +331,12 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
             return Err(invalid("max_connections", "must be between 1 and 1000000"));
+        }
+        if self.session_cache_ms > MAX_SESSION_CACHE_MS {
+            return Err(invalid(
+                "session_cache_ms",
+                "must be between 0 (off) and 60000 (a minute)",
+            ));
         }
         self.metrics_bind()?;
         self.access_rules()?;
@@ -714,6 +728,10 @@ mod tests {
             },
             Config {
                 max_connections: 0,
+                ..Config::default()
+            },
+            Config {
+                session_cache_ms: 60_001,
                 ..Config::default()
             },
         ] {

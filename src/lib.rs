@@ -71,6 +71,7 @@ pub mod ops;
 pub mod passkeys;
 pub mod passwords;
 pub mod posts;
+pub mod priority;
 pub mod server;
 pub mod sessions;
 pub mod state;

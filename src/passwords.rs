@@ -6,7 +6,7 @@
 //! whatever the load (running every hash at once, as a plain `spawn_blocking` per request
 //! does, makes the allocator keep one 19 MiB buffer per concurrent request).
 //!
-//! The hashing threads run at a lower scheduling priority ([`HASH_NICE`], Linux): with one
+//! The hashing threads run at a lower scheduling priority ([`crate::priority`], Linux): with one
 //! hashing thread per core, a sign-in flood would otherwise take half of every core from the
 //! runtime's workers, and the latency of every other request (a `verify_auth` at 16
 //! connections: its p99 rose 6×) with it. At the lower priority a hash uses whatever CPU the
@@ -22,10 +22,6 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{oneshot, OnceCell, Semaphore};
 
 use crate::domain::Password;
-
-/// The nice value of the hashing threads (0 is normal priority, 19 the lowest): a runtime
-/// worker with a request to answer preempts a hash, a hash still gets every idle cycle.
-const HASH_NICE: i32 = 10;
 
 /// Work for a hashing thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -225,7 +221,9 @@ impl PasswordHasher {
 
 /// A hashing thread: lowers its own priority, then runs jobs until the hasher is gone.
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
-    lower_priority();
+    // A runtime worker with a request to answer preempts a hash; a hash still gets every
+    // idle cycle.
+    crate::priority::lower_current_thread();
     loop {
         let job = match queue.lock() {
             Ok(queue) => queue.recv(),
@@ -235,16 +233,6 @@ fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
             Ok(job) => job(),
             Err(_) => return,
         }
-    }
-}
-
-/// Sets the calling thread's nice value to [`HASH_NICE`] (on Linux the nice value is per
-/// thread, and `setpriority(PRIO_PROCESS, 0, …)` applies to the calling thread only). Raising
-/// one's own nice value needs no privilege. Elsewhere the threads keep normal priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(None, HASH_NICE) {
-        tracing::debug!(error = %e, "cannot lower the priority of a hashing thread");
     }
 }
 

@@ -108,31 +108,74 @@ pub async fn peek(
     let Some(token) = SecretToken::from_client(cookie_value) else {
         return Ok(None);
     };
-    let Some(record) = find_record(state, &token).await? else {
-        return Ok(None);
-    };
-    if is_expired(state, &record, state.clock.now()) || record.locked == Some(true) {
-        return Ok(None);
+    match find_live_record(state, &token, state.clock.now()).await? {
+        Lookup::Live(record) => Ok(Some(ActiveSession { token, record })),
+        Lookup::Dead | Lookup::Unknown => Ok(None),
     }
-    Ok(Some(ActiveSession { token, record }))
 }
 
-async fn find_record(
+/// What a cookie's session lookup found.
+// Returned by value and matched at once; boxing the record would cost every request an
+// allocation to save a few stack bytes.
+#[allow(clippy::large_enum_variant)]
+enum Lookup {
+    /// A live session.
+    Live(SessionRecord),
+    /// A session past its idle or absolute lifetime, or of a locked user.
+    Dead,
+    /// No such session.
+    Unknown,
+}
+
+/// The session of `token` as of `now`. A cached record that looks dead is read again from the
+/// database: only the database decides that a session is dead (the cache may hold an older
+/// `last_seen_at` than another node wrote).
+async fn find_live_record(
     state: &AppState,
     token: &SecretToken,
-) -> Result<Option<SessionRecord>, StoreError> {
+    now: Timestamp,
+) -> Result<Lookup, StoreError> {
     let hash = token.hash();
-    if let Some(found) = state
+    if let Some(cache) = &state.session_cache {
+        if let Some(record) = cache.get(&hash) {
+            if is_live(state, &record, now) {
+                return Ok(Lookup::Live(record));
+            }
+            cache.remove(&hash);
+        }
+    }
+    Ok(match find_record(state, &hash).await? {
+        Some(record) if is_live(state, &record, now) => Lookup::Live(record),
+        Some(_) => Lookup::Dead,
+        None => Lookup::Unknown,
+    })
+}
+
+/// Reads the record for `hash` from the database (and keeps it in the cache, when on).
+async fn find_record(
+    state: &AppState,
+    hash: &crate::domain::TokenHash,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let ticket = state.session_cache.as_ref().map(|c| c.ticket());
+    let found = match state
         .session_reader
         .as_ref()
-        .and_then(|r| r.find_session(&hash))
+        .and_then(|r| r.find_session(hash))
     {
-        return Ok(found);
+        Some(found) => found,
+        None => match &state.session_batcher {
+            Some(batcher) => batcher.find(*hash).await?,
+            None => store::find(&state.db, hash).await?,
+        },
+    };
+    if let (Some(cache), Some(ticket), Some(record)) = (&state.session_cache, ticket, &found) {
+        cache.put(*hash, record.clone(), ticket);
     }
-    match &state.session_batcher {
-        Some(batcher) => batcher.find(hash).await,
-        None => store::find(&state.db, &hash).await,
-    }
+    Ok(found)
+}
+
+fn is_live(state: &AppState, record: &SessionRecord, now: Timestamp) -> bool {
+    !is_expired(state, record, now) && record.locked != Some(true)
 }
 
 /// Finds the session for a cookie value; `None` when unknown, expired or malformed.
@@ -143,21 +186,24 @@ pub async fn load(
     let Some(token) = SecretToken::from_client(cookie_value) else {
         return Ok(None);
     };
-    let Some(record) = find_record(state, &token).await? else {
-        return Ok(None);
-    };
     let now = state.clock.now();
-    if is_expired(state, &record, now) || record.locked == Some(true) {
-        store::delete_by_hash(&state.db, &token.hash()).await?;
-        return Ok(None);
-    }
-    let mut record = record;
+    let mut record = match find_live_record(state, &token, now).await? {
+        Lookup::Live(record) => record,
+        Lookup::Dead => {
+            store::delete_by_hash(&state.db, &token.hash()).await?;
+            return Ok(None);
+        }
+        Lookup::Unknown => return Ok(None),
+    };
     // Written at most once a minute (or a tenth of a short idle timeout), so activity keeps
     // a session alive to within that much of the timeout.
     let interval = TOUCH_INTERVAL.min((state.config.session_idle_timeout_secs / 10).max(1));
     if now - record.last_seen_at >= interval {
         store::touch(&state.db, record.id, now).await?;
         record.last_seen_at = now;
+        if let Some(cache) = &state.session_cache {
+            cache.touched(&token.hash(), now);
+        }
     }
     Ok(Some(ActiveSession { token, record }))
 }
@@ -380,13 +426,14 @@ pub fn lifetimes(state: &AppState) -> store::Lifetimes {
 }
 
 /// Pause between two purge batches, so requests' own writes get the database in between and
-/// the purge takes a small share of the CPU (about a third; a million expired sessions then
-/// take about a minute).
+/// the purge leaves most of the CPU to requests (a million expired sessions then take a few
+/// minutes, once).
 const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(40);
 
 /// Deletes expired sessions and sign-in failures past the throttling window; run periodically.
 /// Sessions go in batches of [`store::PURGE_BATCH`] with a pause between them, so a purge of
-/// a million expired sessions never holds the database for long at a time.
+/// a million expired sessions never holds the database for long at a time; on a SQLite file
+/// they go on a low-priority thread of their own ([`store::purge_sqlite_file`]).
 pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     let c = &state.config;
     let now = state.clock.now();
@@ -394,16 +441,19 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     crate::store::throttle::purge(&state.db, now - c.throttle_window_secs.max(3600)).await?;
     crate::store::tokens::purge(&state.db, now).await?;
     crate::store::passkeys::purge_ceremonies(&state.db, now).await?;
+    let cutoffs = store::ExpiryCutoffs {
+        idle_before: now - c.session_idle_timeout_secs,
+        created_before: now - c.session_absolute_timeout_secs,
+        remember_before: now - c.remember_me_secs,
+    };
+    // The inline reader exists only for a SQLite file (not an in-memory database, which a
+    // second connection would not see).
+    if let (Some(path), Some(_)) = (state.db.sqlite_path(), &state.session_reader) {
+        return store::purge_sqlite_file(path, cutoffs, PURGE_PAUSE).await;
+    }
     let mut total = 0;
     loop {
-        let done = store::delete_expired_batch(
-            &state.db,
-            now,
-            c.session_idle_timeout_secs,
-            c.session_absolute_timeout_secs,
-            c.remember_me_secs,
-        )
-        .await?;
+        let done = store::delete_expired_batch(&state.db, cutoffs).await?;
         total += done;
         if done < store::PURGE_BATCH as u64 {
             return Ok(total);

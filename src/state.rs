@@ -57,6 +57,8 @@ pub struct Shared {
     /// The WebAuthn relying party of passkeys, or the one line that says why they are off
     /// (see [`Config::passkey_relying_party`]).
     pub relying_party: Result<Arc<webauthn_rs_core::WebauthnCore>, Arc<str>>,
+    /// The opt-in session cache (`session_cache_ms`; `None` when off).
+    pub session_cache: Option<crate::store::session_cache::SessionCache>,
     /// The per-request metric handles, registered once per label set.
     pub http_metrics: crate::telemetry::HttpMetrics,
 }
@@ -65,6 +67,14 @@ pub struct Shared {
 pub const PASSKEY_CEREMONY_SECS: u64 = 5 * 60;
 
 impl AppState {
+    /// Sessions or users changed through this node: the session cache, when on, forgets what
+    /// it holds (see [`crate::store::session_cache`]).
+    pub fn sessions_changed(&self) {
+        if let Some(cache) = &self.session_cache {
+            cache.invalidate();
+        }
+    }
+
     /// Connects and migrates the database and prepares the hasher: everything but the
     /// listener (the CLI's user commands use this too).
     pub async fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
@@ -133,6 +143,9 @@ impl AppState {
         Ok(Self(Arc::new(Shared {
             relying_party,
             session_reader,
+            session_cache: crate::store::session_cache::SessionCache::new(
+                std::time::Duration::from_millis(config.session_cache_ms),
+            ),
             session_batcher,
             access_rules: Arc::new(access_rules),
             return_domains: Arc::new(return_domains),

@@ -10,7 +10,14 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
-        &["domain", "clock", "config", "werkzeug", "telemetry"],
+        &[
+            "domain",
+            "clock",
+            "config",
+            "werkzeug",
+            "telemetry",
+            "priority",
+        ],
     ),
     ("store", &["store"]),
     (

@@ -82,6 +82,9 @@ pub async fn verify_email(
         );
         deliver(state, notice).await;
     }
+    // The one change made by a GET (the mailed link), which the middleware does not count as
+    // a write.
+    state.sessions_changed();
     users::find_by_id(&state.db, user.id)
         .await?
         .ok_or(AccountError::InvalidToken)

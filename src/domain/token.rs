@@ -57,7 +57,7 @@ impl fmt::Debug for SecretToken {
 
 /// SHA-256 of a [`SecretToken`]: what the database keeps. A plain hash suffices because the
 /// token has 256 bits of entropy (no dictionary to attack).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {

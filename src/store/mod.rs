@@ -17,6 +17,7 @@ pub mod passkeys;
 pub mod posts;
 pub mod revocation;
 pub mod session_batch;
+pub mod session_cache;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -46,14 +46,21 @@ impl RequestId {
         &PREFIX
     }
 
-    /// The header value, written into a stack buffer (`{prefix}-{counter:x}`).
+    /// The header value, `{prefix}-{counter:x}`, written by hand into a stack buffer (the
+    /// formatting machinery cost more than the rest of this function).
     fn header_value(self) -> Option<HeaderValue> {
-        use std::io::Write;
-        let mut buf = [0u8; 32];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        write!(cursor, "{self}").ok()?;
-        let len = usize::try_from(cursor.position()).ok()?;
-        HeaderValue::from_bytes(&buf[..len]).ok()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 8 + 1 + 16];
+        let prefix = Self::prefix().as_bytes();
+        buf[..prefix.len()].copy_from_slice(prefix);
+        buf[prefix.len()] = b'-';
+        let start = prefix.len() + 1;
+        let digits = (16 - self.0.leading_zeros() as usize / 4).max(1);
+        for i in 0..digits {
+            let nibble = (self.0 >> (4 * (digits - 1 - i))) & 0xf;
+            buf[start + i] = HEX[nibble as usize];
+        }
+        HeaderValue::from_bytes(&buf[..start + digits]).ok()
     }
 }
 
@@ -112,6 +119,12 @@ where
         let state = self.state.clone();
         let request_id = RequestId::next();
         let method = method_label(request.method());
+        // A request that may write (a sign-out, a revocation, a role change): the session
+        // cache, when on, is emptied before its answer leaves (see `store::session_cache`).
+        let may_write = !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
         let path = request.uri().path();
         let api = super::extract::is_api_path(path);
         let is_static = path.starts_with("/static/");
@@ -120,7 +133,9 @@ where
         let base = super::base::Base::enter(&state, &mut request);
         let serve = self.inner.call(request);
         Box::pin(async move {
-            let limit = Duration::from_secs(state.config.request_timeout_secs);
+            // From `started`: one clock read fewer than `timeout`.
+            let deadline = tokio::time::Instant::from_std(started)
+                + Duration::from_secs(state.config.request_timeout_secs);
             let serve = base.scope(async move {
                 match serve.await {
                     Ok(response) => response,
@@ -128,7 +143,7 @@ where
                 }
             });
             let mut response =
-                match tokio::time::timeout(limit, serve.instrument(span.clone())).await {
+                match tokio::time::timeout_at(deadline, serve.instrument(span.clone())).await {
                     Ok(response) => response,
                     Err(_) => {
                         span.in_scope(|| {
@@ -139,6 +154,9 @@ where
                         envelope(ApiError::Unavailable, api)
                     }
                 };
+            if may_write {
+                state.sessions_changed();
+            }
             if is_framework_rejection(&response) {
                 response = envelope_for(response.status(), api);
             }
@@ -223,36 +241,86 @@ fn envelope_for(status: axum::http::StatusCode, api: bool) -> Response {
     envelope(error, api)
 }
 
-fn set_security_headers(headers: &mut axum::http::HeaderMap, https: bool, is_static: bool) {
-    // Room for all of them at once rather than a rehash as the map grows.
-    headers.reserve(8);
-    let fixed = [
-        (header::CONTENT_SECURITY_POLICY, CSP),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "same-origin"),
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-    ];
-    for (name, value) in fixed {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    if https {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
-    }
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        let value = if is_static {
+/// The headers every response gets, one map per `(https, static)` case, built once: each
+/// response starts from a copy of one (two allocations and plain copies) and gets the
+/// handler's own headers added, instead of hashing and inserting seven headers (and growing
+/// the map twice) on every response.
+static SECURITY_HEADERS: LazyLock<[HeaderMap; 4]> = LazyLock::new(|| {
+    let build = |https: bool, is_static: bool| {
+        let mut headers = HeaderMap::with_capacity(16);
+        for (name, value) in FIXED_HEADERS {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        if https {
+            headers.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            );
+        }
+        let cache = if is_static {
             "public, max-age=3600"
         } else {
             "no-store"
         };
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        headers
+    };
+    [
+        build(false, false),
+        build(false, true),
+        build(true, false),
+        build(true, true),
+    ]
+});
+
+/// Set on every response, whatever the handler set.
+const FIXED_HEADERS: [(HeaderName, &str); 5] = [
+    (header::CONTENT_SECURITY_POLICY, CSP),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
+];
+
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// Replaces `headers` with the security headers plus the handler's own: the fixed ones (and
+/// HSTS behind https) win over a handler's, a handler's `Cache-Control` wins over the default
+/// (`no-store`, or an hour for `/static/`).
+fn set_security_headers(headers: &mut HeaderMap, https: bool, is_static: bool) {
+    let mut merged = SECURITY_HEADERS[usize::from(https) * 2 + usize::from(is_static)].clone();
+    let overridden = |name: &HeaderName| {
+        *name == header::CONTENT_SECURITY_POLICY
+            || *name == header::X_CONTENT_TYPE_OPTIONS
+            || *name == header::X_FRAME_OPTIONS
+            || *name == header::REFERRER_POLICY
+            || name.as_str() == "cross-origin-opener-policy"
+            || (https && *name == header::STRICT_TRANSPORT_SECURITY)
+    };
+    // `HeaderMap`'s iterator names a header once, before its first value; `None` follows for
+    // each further value of the same header.
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in std::mem::take(headers) {
+        match name {
+            Some(name) => {
+                if overridden(&name) {
+                    current = None;
+                } else {
+                    merged.insert(name.clone(), value);
+                    current = Some(name);
+                }
+            }
+            None => {
+                if let Some(name) = &current {
+                    merged.append(name.clone(), value);
+                }
+            }
+        }
     }
+    *headers = merged;
 }
 
 /// A panic becomes an opaque 500 in the error envelope; the panic text is logged only.
@@ -264,4 +332,43 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "handler panicked");
     axum::response::IntoResponse::into_response(super::error::ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_written_like_their_display() {
+        for n in [0, 1, 15, 16, 255, 0xdead_beef, u64::MAX] {
+            let id = RequestId(n);
+            assert_eq!(id.header_value().unwrap(), id.to_string().as_str());
+        }
+    }
+
+    #[test]
+    fn security_headers_win_but_a_handler_keeps_its_own() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("ALLOW"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("x"),
+        );
+        set_security_headers(&mut headers, true, false);
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(headers[header::CACHE_CONTROL], "private");
+        assert_eq!(headers[header::STRICT_TRANSPORT_SECURITY], HSTS);
+        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(headers["cross-origin-opener-policy"], "same-origin");
+
+        let mut plain = HeaderMap::new();
+        set_security_headers(&mut plain, false, true);
+        assert_eq!(plain[header::CACHE_CONTROL], "public, max-age=3600");
+        assert!(!plain.contains_key(header::STRICT_TRANSPORT_SECURITY));
+        assert_eq!(plain[header::CONTENT_SECURITY_POLICY], CSP);
+    }
 }

@@ -356,6 +356,25 @@ db_test! {
 }
 
 db_test! {
+    async fn the_purge_deletes_expired_sessions_in_batches_and_keeps_live_ones(app) {
+        let remembered = signed_in(&app, "alice", true).await;
+        let batch = latch::store::sessions::PURGE_BATCH as u64;
+        // Anonymous sessions (one per CSRF token asked for), a batch and a bit.
+        for _ in 0..batch + 20 {
+            app.new_client().csrf().await;
+        }
+        app.clock.advance(31 * MINUTE);
+        let fresh = signed_in(&app, "bob", false).await;
+        let purged = latch::sessions::purge_expired(&app.state).await.unwrap();
+        // The anonymous ones and the session that created the users, over two batches.
+        assert!(purged >= batch + 20, "purged {purged}");
+        assert_eq!(latch::sessions::purge_expired(&app.state).await.unwrap(), 0);
+        assert_eq!(verify_status(&remembered).await, StatusCode::OK, "remember me lives 30 days");
+        assert_eq!(verify_status(&fresh).await, StatusCode::OK);
+    }
+}
+
+db_test! {
     async fn an_expired_session_cannot_be_used_to_sign_out_or_get_a_token(app) {
         let client = signed_in(&app, "alice", false).await;
         let old = client.session_cookie().unwrap();
