@@ -46,6 +46,18 @@ pub struct ReadTicket(u64);
 
 impl SessionCache {
     /// A cache serving entries for `ttl`; `None` for a zero `ttl` (off).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use latch::store::session_cache::SessionCache;
+    ///
+    /// assert!(SessionCache::new(Duration::ZERO).is_none(), "0 is off");
+    /// let cache = SessionCache::new(Duration::from_millis(1000)).unwrap();
+    /// let ticket = cache.ticket(); // taken before a database read
+    /// cache.invalidate(); // a sign-out through this node
+    /// // …so what that read returns is never served (see `put`).
+    /// # let _ = ticket;
+    /// ```
     pub fn new(ttl: Duration) -> Option<Self> {
         (!ttl.is_zero()).then(|| Self {
             ttl,
