@@ -37,6 +37,12 @@ impl Taken {
     pub async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
         throttle::release(&state.db, &self.ids).await
     }
+
+    /// [`give_back`](Self::give_back) and [`clear`] `key` in one statement (a successful
+    /// sign-in).
+    pub async fn give_back_and_clear(self, state: &AppState, key: &str) -> Result<(), StoreError> {
+        throttle::release_and_clear(&state.db, &self.ids, key).await
+    }
 }
 
 /// The answer of [`take`].

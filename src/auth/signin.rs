@@ -123,10 +123,7 @@ async fn settle(
             Ok(())
         }
         Ok(user) if user.mfa_enabled => taken.give_back(state).await,
-        Ok(_) => {
-            taken.give_back(state).await?;
-            throttle::clear(state, account_key).await
-        }
+        Ok(_) => taken.give_back_and_clear(state, account_key).await,
         Err(_) => taken.give_back(state).await,
     }
 }

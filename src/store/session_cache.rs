@@ -8,7 +8,10 @@
 //! (any method but GET, HEAD and OPTIONS) empties the cache before its response is sent
 //! ([`SessionCache::invalidate`]), and an entry read from the database before an
 //! invalidation is never served after it (each entry carries the generation it was read
-//! under).
+//! under). An application that embeds latch and changes users or sessions from its own
+//! routes (which latch's middleware does not wrap) calls
+//! [`AppState::sessions_changed`](crate::state::AppState::sessions_changed) itself, or leaves
+//! the cache off.
 //!
 //! Hand-written rather than a caching crate: what it needs is the generation check and a
 //! clear-all, on a map bounded by entry count; both are a few lines over a `HashMap`.

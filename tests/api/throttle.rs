@@ -82,3 +82,25 @@ async fn sec_a5_per_ip_limit_covers_many_accounts() {
     let response = app.login("victim", PASSWORD, false).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn successful_sign_ins_do_not_count_against_the_client_limit() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.throttle_ip_failures = 3).await;
+    app.create_user("alice").await;
+    fail(&app, "alice", 2).await;
+    // Each success gives back both events it reserved (the account's and the client's) and
+    // clears the account's failures; the client's two failures stay.
+    for _ in 0..5 {
+        assert_eq!(
+            app.login("alice", PASSWORD, false).await.status(),
+            StatusCode::OK
+        );
+    }
+    fail(&app, "bob", 1).await;
+    let response = app.login("alice", PASSWORD, false).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the client's three failures"
+    );
+}
