@@ -144,34 +144,36 @@ async fn find_live_record(
             cache.remove(&hash);
         }
     }
+    let ticket = state.session_cache.as_ref().map(|c| c.ticket());
     Ok(match find_record(state, &hash).await? {
-        Some(record) if is_live(state, &record, now) => Lookup::Live(record),
+        Some(record) if is_live(state, &record, now) => {
+            // Only live sessions are kept: a dead one is deleted by the caller.
+            if let (Some(cache), Some(ticket)) = (&state.session_cache, ticket) {
+                cache.put(hash, record.clone(), ticket);
+            }
+            Lookup::Live(record)
+        }
         Some(_) => Lookup::Dead,
         None => Lookup::Unknown,
     })
 }
 
-/// Reads the record for `hash` from the database (and keeps it in the cache, when on).
+/// Reads the record for `hash` from the database.
 async fn find_record(
     state: &AppState,
     hash: &crate::domain::TokenHash,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    let ticket = state.session_cache.as_ref().map(|c| c.ticket());
-    let found = match state
+    if let Some(found) = state
         .session_reader
         .as_ref()
         .and_then(|r| r.find_session(hash))
     {
-        Some(found) => found,
-        None => match &state.session_batcher {
-            Some(batcher) => batcher.find(*hash).await?,
-            None => store::find(&state.db, hash).await?,
-        },
-    };
-    if let (Some(cache), Some(ticket), Some(record)) = (&state.session_cache, ticket, &found) {
-        cache.put(*hash, record.clone(), ticket);
+        return Ok(found);
     }
-    Ok(found)
+    match &state.session_batcher {
+        Some(batcher) => batcher.find(*hash).await,
+        None => store::find(&state.db, hash).await,
+    }
 }
 
 fn is_live(state: &AppState, record: &SessionRecord, now: Timestamp) -> bool {

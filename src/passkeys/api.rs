@@ -193,7 +193,7 @@ pub(crate) async fn rename(
     Path(id): Path<String>,
     input: Input<RenameInput>,
 ) -> ApiResult {
-    let id = passkey_id(&id)?;
+    let id = crate::web::view::parse_id(&id)?;
     let record = passkeys::rename(&state, &user, id, input.data.name.as_deref(), &client).await?;
     Ok(axum_json(&json!({ "passkey": passkeys::to_json(&record) })))
 }
@@ -213,14 +213,9 @@ pub(crate) async fn remove(
     Path(id): Path<String>,
     _input: Input<NoFields>,
 ) -> ApiResult {
-    let id = passkey_id(&id)?;
+    let id = crate::web::view::parse_id(&id)?;
     passkeys::remove(&state, &user, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// A passkey id from the path: anything but a number names no passkey.
-pub(crate) fn passkey_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().map_err(|_| ApiError::NotFound)
 }
 
 /// `POST /api/auth/passkeys/login/start`.

@@ -6,13 +6,13 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::Router;
 
-use super::api::{passkey_id, RenameInput};
+use super::api::RenameInput;
 use crate::passkeys;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{see_other, Client, RequireUser};
 use crate::web::input::{Input, NoFields};
-use crate::web::view::{Frame, HtmlError, HtmlResult};
+use crate::web::view::{parse_id, Frame, HtmlError, HtmlResult};
 
 /// The routes.
 pub fn router() -> Router<AppState> {
@@ -29,7 +29,7 @@ async fn rename_post(
     Path(id): Path<String>,
     input: Input<RenameInput>,
 ) -> HtmlResult {
-    let id = passkey_id(&id).map_err(HtmlError)?;
+    let id = parse_id(&id).map_err(HtmlError)?;
     match passkeys::rename(&state, &user, id, input.data.name.as_deref(), &client).await {
         Ok(_) => Ok(see_other(
             &frame.base.join("/account/security?done=passkey_renamed"),
@@ -54,7 +54,7 @@ async fn delete_post(
     Path(id): Path<String>,
     _input: Input<NoFields>,
 ) -> HtmlResult {
-    let id = passkey_id(&id).map_err(HtmlError)?;
+    let id = parse_id(&id).map_err(HtmlError)?;
     passkeys::remove(&state, &user, id, &client)
         .await
         .map_err(|e| HtmlError(e.into()))?;

@@ -248,8 +248,8 @@ fn envelope_for(status: axum::http::StatusCode, api: bool) -> Response {
 static SECURITY_HEADERS: LazyLock<[HeaderMap; 4]> = LazyLock::new(|| {
     let build = |https: bool, is_static: bool| {
         let mut headers = HeaderMap::with_capacity(16);
-        for (name, value) in FIXED_HEADERS {
-            headers.insert(name, HeaderValue::from_static(value));
+        for (name, value) in &FIXED_HEADERS {
+            headers.insert(name.clone(), HeaderValue::from_static(value));
         }
         if https {
             headers.insert(
@@ -273,8 +273,9 @@ static SECURITY_HEADERS: LazyLock<[HeaderMap; 4]> = LazyLock::new(|| {
     ]
 });
 
-/// Set on every response, whatever the handler set.
-const FIXED_HEADERS: [(HeaderName, &str); 5] = [
+/// Set on every response, whatever the handler set. A `static`, so looking a name up in it
+/// builds nothing.
+static FIXED_HEADERS: [(HeaderName, &str); 5] = [
     (header::CONTENT_SECURITY_POLICY, CSP),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
@@ -293,11 +294,7 @@ const HSTS: &str = "max-age=63072000; includeSubDomains";
 fn set_security_headers(headers: &mut HeaderMap, https: bool, is_static: bool) {
     let mut merged = SECURITY_HEADERS[usize::from(https) * 2 + usize::from(is_static)].clone();
     let overridden = |name: &HeaderName| {
-        *name == header::CONTENT_SECURITY_POLICY
-            || *name == header::X_CONTENT_TYPE_OPTIONS
-            || *name == header::X_FRAME_OPTIONS
-            || *name == header::REFERRER_POLICY
-            || name.as_str() == "cross-origin-opener-policy"
+        FIXED_HEADERS.iter().any(|(fixed, _)| fixed == name)
             || (https && *name == header::STRICT_TRANSPORT_SECURITY)
     };
     // `HeaderMap`'s iterator names a header once, before its first value; `None` follows for
