@@ -59,7 +59,7 @@ pub async fn hold(State(state): State<AppState>, request: Request, next: Next) -
         return if wants_json(&parts.uri, &parts.headers) {
             ApiError::MfaEnrollmentRequired.into_response()
         } else {
-            let base = parts.extensions.get::<Base>().cloned().unwrap_or_default();
+            let base = Base::current();
             see_other(&base.join(SECURITY_PAGE), &[])
         };
     }

@@ -139,7 +139,7 @@ impl Db {
     pub fn session_batcher(&self) -> Option<std::sync::Arc<session_batch::SessionBatcher>> {
         match self {
             Db::Sqlite(_) => None,
-            Db::Postgres(pool) => Some(session_batch::SessionBatcher::new(pool.clone())),
+            Db::Postgres(pool) => Some(session_batch::SessionBatcher::new(pool)),
         }
     }
 

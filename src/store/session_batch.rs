@@ -52,10 +52,20 @@ struct Row {
 }
 
 impl SessionBatcher {
-    /// A batcher over `pool`.
-    pub fn new(pool: PgPool) -> Arc<Self> {
+    /// A batcher with [`MAX_IN_FLIGHT`] connections of its own, to the database `pool`
+    /// connects to. Its own, because the pool's connections can all be held by writers: a
+    /// flood of sign-ins from one address queues on that address's throttle lock, each
+    /// holding a connection while it waits, and signed-in requests must not wait behind
+    /// them. The connections are opened when first needed.
+    pub fn new(pool: &PgPool) -> Arc<Self> {
+        let options = pool.options();
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(MAX_IN_FLIGHT as u32)
+            .acquire_timeout(options.get_acquire_timeout())
+            .test_before_acquire(false)
+            .connect_lazy_with((*pool.connect_options()).clone());
         Arc::new(Self {
-            pool,
+            pool: own,
             queue: Mutex::new(Vec::new()),
             running: AtomicUsize::new(0),
         })

@@ -48,7 +48,14 @@ impl Base {
 
     /// The prefix of the request being served (empty outside a latch route).
     pub fn current() -> Self {
-        CURRENT.try_with(Clone::clone).unwrap_or_default()
+        Self::of_latch_route().unwrap_or_default()
+    }
+
+    /// The prefix when a latch route is being served, `None` on an application's own routes
+    /// (which latch's middleware does not wrap). A task-local rather than a request extension:
+    /// inserting an extension costs every request an allocation and a hash-map insert.
+    pub fn of_latch_route() -> Option<Self> {
+        CURRENT.try_with(Clone::clone).ok()
     }
 
     /// The prefix itself, `""` or like `/auth`.
@@ -69,7 +76,7 @@ impl Base {
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_else(|| "/".into())
         };
-        match parts.extensions.get::<Base>() {
+        match Self::of_latch_route() {
             Some(base) => base.join(&path_and_query(&parts.uri)),
             None => match parts.extensions.get::<OriginalUri>() {
                 Some(OriginalUri(uri)) => path_and_query(uri),
@@ -80,12 +87,10 @@ impl Base {
 }
 
 impl Base {
-    /// Marks a request as one of latch's routes and records its prefix in it (called by
-    /// `middleware::Observe`, which then serves the request in [`Base::scope`]).
-    pub fn enter(state: &AppState, request: &mut Request) -> Self {
-        let base = Self::for_request(request.extensions().get::<NestedPath>(), state);
-        request.extensions_mut().insert(base.clone());
-        base
+    /// The prefix of a request to one of latch's routes (called by `middleware::Observe`,
+    /// which then serves the request in [`Base::scope`], marking it as latch's).
+    pub fn enter(state: &AppState, request: &Request) -> Self {
+        Self::for_request(request.extensions().get::<NestedPath>(), state)
     }
 
     /// Runs `serve` with this prefix as [`Base::current`].
@@ -103,11 +108,9 @@ where
 {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(match parts.extensions.get::<Base>() {
-            Some(base) => base.clone(),
-            None => Self::configured(Latch::from_ref(state).state()),
-        })
+    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of_latch_route()
+            .unwrap_or_else(|| Self::configured(Latch::from_ref(state).state())))
     }
 }
 

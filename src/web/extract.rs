@@ -123,22 +123,30 @@ where
         if let Some(cached) = parts.extensions.get::<CurrentUser>() {
             return Ok(cached.clone());
         }
-        let user = match bearer(&parts.headers) {
-            Some(secret) => crate::bearer::authenticate(state, secret)
-                .await
-                .map_err(|e| Rejection {
-                    error: e.into(),
-                    html: !wants_json(&parts.uri, &parts.headers),
-                })?,
-            None => loaded_session(parts, state)
-                .await?
-                .as_ref()
-                .as_ref()
-                .and_then(ActiveSession::user),
-        };
-        let found = CurrentUser(user);
-        parts.extensions.insert(found.clone());
-        Ok(found)
+        match bearer(&parts.headers) {
+            Some(secret) => {
+                let user = crate::bearer::authenticate(state, secret)
+                    .await
+                    .map_err(|e| Rejection {
+                        error: e.into(),
+                        html: !wants_json(&parts.uri, &parts.headers),
+                    })?;
+                // Kept for a second extractor of the request: a token lookup is a query.
+                let found = CurrentUser(user);
+                parts.extensions.insert(found.clone());
+                Ok(found)
+            }
+            // The session is already kept by `loaded_session`; the user is read out of it
+            // again rather than cached a second time (one copy of the user per extraction,
+            // and most requests extract it once).
+            None => Ok(CurrentUser(
+                loaded_session(parts, state)
+                    .await?
+                    .as_ref()
+                    .as_ref()
+                    .and_then(ActiveSession::user),
+            )),
+        }
     }
 }
 
@@ -200,10 +208,7 @@ where
                 html: false,
             })),
             None => {
-                let base = match parts.extensions.get::<Base>() {
-                    Some(base) => base.clone(),
-                    None => Base::configured(state),
-                };
+                let base = Base::of_latch_route().unwrap_or_else(|| Base::configured(state));
                 Err(AuthRejection::Login(
                     base.join("/login"),
                     Base::requested(parts),

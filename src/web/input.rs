@@ -9,6 +9,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use percent_encoding::percent_decode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -86,17 +87,20 @@ async fn read_body(req: Request, state: &AppState) -> Result<RawBody, Rejection>
     if too_long {
         return Err(reject(ApiError::PayloadTooLarge));
     }
-    let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
-        .await
-        .map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                reject(ApiError::PayloadTooLarge)
-            } else {
-                reject(ApiError::BadRequest(
-                    "the body could not be received".into(),
-                ))
-            }
-        })?;
+    drop(parts);
+    // The limit is applied here rather than by axum's `DefaultBodyLimit` layer, which costs
+    // every request (a body or not) an extension; this is the one place latch reads a body.
+    let bytes: Bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(reject(ApiError::PayloadTooLarge))
+        }
+        Err(_) => {
+            return Err(reject(ApiError::BadRequest(
+                "the body could not be received".into(),
+            )))
+        }
+    };
     let fields = decode(content_type.as_deref(), &bytes).map_err(reject)?;
     Ok(RawBody {
         fields,

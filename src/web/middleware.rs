@@ -114,7 +114,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
         let state = self.state.clone();
         let request_id = RequestId::next();
@@ -130,8 +130,11 @@ where
         let is_static = path.starts_with("/static/");
         let route = request.extensions().get::<MatchedPath>().cloned();
         let span = tracing::info_span!("request", id = %request_id, method, path = %path);
-        let base = super::base::Base::enter(&state, &mut request);
-        let serve = self.inner.call(request);
+        let base = super::base::Base::enter(&state, &request);
+        // Boxed at once: the handler's future is several hundred bytes, and each wrapper
+        // below (prefix scope, span, timeout) would otherwise copy it again; one allocation
+        // is cheaper than those copies.
+        let serve = Box::pin(self.inner.call(request));
         Box::pin(async move {
             // From `started`: one clock read fewer than `timeout`.
             let deadline = tokio::time::Instant::from_std(started)

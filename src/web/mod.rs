@@ -13,7 +13,6 @@ pub mod openapi;
 pub mod roles;
 pub mod view;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -32,16 +31,16 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     )
 }
 
-/// The shared layers (body limit, request observation, panic catching) without fallbacks:
+/// The shared layers (request observation, panic catching) without fallbacks:
 /// for routes merged into another application's router, which has its own fallback (axum
 /// refuses to merge two).
 pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
-    // One `layer` call for the three: axum boxes each layer applied to a router separately,
-    // and clones every box on every request.
+    // One `layer` call for the two: axum boxes each layer applied to a router separately,
+    // and clones every box on every request. (The body limit is applied where a body is
+    // read, `input::read_body`.)
     let layers = tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(middleware::ObserveLayer(state.clone()))
-        .layer(DefaultBodyLimit::max(input::MAX_BODY));
+        .layer(middleware::ObserveLayer(state.clone()));
     routes.layer(layers).with_state(state)
 }
 

@@ -49,10 +49,7 @@ where
             user: session.as_ref().and_then(|s| s.user()),
             csrf_token: session.map(|s| s.csrf_token()),
             flash: read_flash(&parts.headers),
-            base: parts
-                .extensions
-                .get::<super::base::Base>()
-                .cloned()
+            base: super::base::Base::of_latch_route()
                 .unwrap_or_else(|| super::base::Base::configured(state)),
         })
     }

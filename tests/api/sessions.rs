@@ -633,3 +633,32 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     })
     .await;
 }
+
+/// PostgreSQL: the session lookups of signed-in requests have connections of their own. With
+/// every connection of the pool held (as by a sign-in flood from one address, queued on that
+/// address's throttle lock), a signed-in request is still answered at once instead of
+/// waiting for a connection until 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LATCH_TEST_DATABASE_URL and run with --ignored"]
+async fn signed_in_requests_do_not_wait_for_a_pool_held_by_writers() {
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.db_max_connections = 2;
+        c.db_acquire_timeout_secs = 1;
+    })
+    .await;
+    app.create_user("ann").await;
+    let client = app.new_client();
+    assert_eq!(
+        client.login("ann", PASSWORD, false).await.status(),
+        StatusCode::OK
+    );
+    let Db::Postgres(pool) = &app.db else {
+        panic!("a PostgreSQL app has a PostgreSQL pool");
+    };
+    let held = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    let response = client.get("/api/auth/verify_auth").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["username"], "ann");
+    drop(held);
+}
