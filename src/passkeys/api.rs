@@ -225,13 +225,15 @@ pub(crate) async fn remove(
     responses(
         (status = 200, description = "Request options for `navigator.credentials.get` with an empty `allowCredentials` (discoverable passkeys); finish within 5 minutes.", body = OptionsJson),
         (status = 404, description = "`passkeys_unavailable`: `public_url` has an IP address as its host.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many sign-ins started from this client IP in the last minute (`throttle_ip_passkey_starts_per_minute`); retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
     ),
 )]
 pub(crate) async fn login_start(
     State(state): State<AppState>,
+    Client(client): Client,
     _input: Input<NoFields>,
 ) -> ApiResult {
-    let options = passkeys::start_sign_in(&state).await?;
+    let options = passkeys::start_sign_in(&state, &client).await?;
     Ok(options_json(&options))
 }
 

@@ -63,6 +63,12 @@ pub enum PasskeyError {
     /// Verification is required and the address is not verified.
     #[error("email not verified")]
     EmailUnverified,
+    /// Too many sign-ins started from the client's address: seconds to wait.
+    #[error("too many attempts")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
     /// The current password was wrong, or its check throttled.
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -82,6 +88,7 @@ impl From<PasskeyError> for crate::web::error::ApiError {
             PasskeyError::Validation(fields) => ApiError::Validation(fields),
             PasskeyError::Locked => ApiError::AccountLocked,
             PasskeyError::EmailUnverified => ApiError::EmailUnverified,
+            PasskeyError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
             PasskeyError::Account(e) => e.into(),
             PasskeyError::Store(e) => e.into(),
         }
@@ -295,9 +302,16 @@ async fn verify_registration(
 // ---- Signing in ----
 
 /// Starts a sign-in with a passkey: options with no `allowCredentials` (the authenticator
-/// offers its discoverable credentials for this site), user verification preferred.
-pub async fn start_sign_in(state: &AppState) -> Result<RequestChallengeResponse, PasskeyError> {
+/// offers its discoverable credentials for this site), user verification preferred. Anyone
+/// may ask and each start stores a challenge, so starts are limited per client IP, in memory,
+/// before anything is written ([`throttle::passkey_start`]).
+pub async fn start_sign_in(
+    state: &AppState,
+    client: &ClientInfo,
+) -> Result<RequestChallengeResponse, PasskeyError> {
     let rp = relying_party(state)?;
+    throttle::passkey_start(state, client)
+        .map_err(|retry_after| PasskeyError::Throttled { retry_after })?;
     let builder = rp
         .new_challenge_authenticate_builder(Vec::new(), Some(UserVerificationPolicy::Preferred))
         .map_err(|e| PasskeyError::Refused(e.to_string()))?

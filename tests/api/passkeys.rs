@@ -618,3 +618,55 @@ db_test!(
         assert!(!security.contains("data-passkey-add"));
     }
 );
+
+/// `login/start` from `forwarded_for`, behind the trusted proxy the test client plays.
+async fn login_start_from(client: &TestClient, forwarded_for: &str) -> reqwest::Response {
+    client
+        .post_json_forwarded("/api/auth/passkeys/login/start", forwarded_for, &json!({}))
+        .await
+}
+
+async fn challenge_rows(app: &TestApp) -> i64 {
+    let sql = "SELECT COUNT(*) FROM passkey_challenges";
+    let (n,): (i64,) = match &app.db {
+        latch::store::Db::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        latch::store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+    };
+    n
+}
+
+crate::backend_test! {
+    /// Anyone may start a passkey sign-in and each start stores a challenge: 30 a minute per
+    /// client IP (the default), counted in memory, so a refused start writes nothing.
+    async fn passkey_sign_in_starts_are_limited_per_client_ip(backend) {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.public_url = Some(ORIGIN.into());
+            c.trusted_proxies = vec!["127.0.0.1".into()];
+        })
+        .await;
+        let client = app.new_client();
+        for _ in 0..30 {
+            let start = login_start_from(&client, "198.51.100.1").await;
+            assert_eq!(start.status(), StatusCode::OK);
+        }
+        let refused = login_start_from(&client, "198.51.100.1").await;
+        let retry_after: i64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert_eq!(
+            error_code(refused).await,
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into())
+        );
+        assert_eq!(challenge_rows(&app).await, 30, "a refused start stored a challenge");
+        // Prepending an address of its choosing does not make the client someone else.
+        let prepended = login_start_from(&client, "192.0.2.9, 198.51.100.1").await;
+        assert_eq!(prepended.status(), StatusCode::TOO_MANY_REQUESTS);
+        // Another client behind the same proxy is not affected.
+        let other = app.new_client();
+        let start = login_start_from(&other, "198.51.100.2").await;
+        assert_eq!(start.status(), StatusCode::OK);
+        // After the minute, the first client may start again.
+        app.clock.advance(60);
+        let again = login_start_from(&client, "198.51.100.1").await;
+        assert_eq!(again.status(), StatusCode::OK);
+    }
+}
