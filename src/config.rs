@@ -64,6 +64,9 @@ pub struct Config {
     pub throttle_ip_mail_requests_per_hour: i64,
     /// Reset and verification mails per address per hour.
     pub throttle_address_mails_per_hour: i64,
+    /// Passkey sign-ins started per client IP per minute, counted in memory (a start writes
+    /// a challenge row, so it must not cost one to count).
+    pub throttle_ip_passkey_starts_per_minute: i64,
     /// Largest number of database connections; 0 picks a default for the database kind.
     pub db_max_connections: u32,
     /// Seconds to wait for a database connection before answering 503.
@@ -137,6 +140,7 @@ impl Default for Config {
             throttle_ip_signups_per_hour: 200,
             throttle_ip_mail_requests_per_hour: 30,
             throttle_address_mails_per_hour: 5,
+            throttle_ip_passkey_starts_per_minute: 30,
             db_max_connections: 0,
             db_acquire_timeout_secs: 5,
             header_timeout_secs: 30,
@@ -311,6 +315,10 @@ impl Config {
             (
                 "throttle_address_mails_per_hour",
                 self.throttle_address_mails_per_hour,
+            ),
+            (
+                "throttle_ip_passkey_starts_per_minute",
+                self.throttle_ip_passkey_starts_per_minute,
             ),
         ] {
             if value <= 0 {
@@ -709,6 +717,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("argon2_memory_kib"));
+    }
+
+    #[test]
+    fn the_passkey_start_limit_must_be_positive() {
+        for bad in [0, -1] {
+            let config = Config {
+                throttle_ip_passkey_starts_per_minute: bad,
+                ..Config::default()
+            };
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains("throttle_ip_passkey_starts_per_minute")
+                    && error.contains("must be a positive number"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -347,6 +347,37 @@ pub async fn reissue(
     }
 }
 
+/// The session that replaces `current` once user `id` added a second factor (TOTP confirmed,
+/// or a passkey that releases a `require_mfa_roles` hold): a new id, the user as stored now,
+/// and the factors of `current` plus `factor`, proved now. `None` without a session, or when
+/// the user is gone.
+pub async fn reissue_with_factor(
+    state: &AppState,
+    id: i64,
+    current: Option<&ActiveSession>,
+    factor: Factor,
+    client: &ClientInfo,
+) -> Result<Option<NewSession>, StoreError> {
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let Some(record) = crate::store::users::find_by_id(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let factors = current.factors().and(factor, state.clock.now());
+    let remember = current.remember();
+    let new = start_with(
+        state,
+        Some(&record),
+        &factors,
+        remember,
+        client,
+        Some(current),
+    )
+    .await?;
+    Ok(Some(new))
+}
+
 /// The session that replaces `current` after its user changed their password: a new id and
 /// the new credential generation, but the factors `current` was signed in with (the password
 /// was just proved again), so a two-factor session stays two-factor.

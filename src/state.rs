@@ -61,10 +61,17 @@ pub struct Shared {
     pub session_cache: Option<crate::store::session_cache::SessionCache>,
     /// The per-request metric handles, registered once per label set.
     pub http_metrics: crate::telemetry::HttpMetrics,
+    /// Passkey sign-ins started per client IP, counted in memory (see
+    /// [`crate::throttle::passkey_start`]).
+    pub passkey_starts: crate::domain::local_limit::LocalLimiter,
 }
 
 /// How long a passkey ceremony may take, and the timeout the browser is given.
 pub const PASSKEY_CEREMONY_SECS: u64 = 5 * 60;
+
+/// How many client addresses the in-memory passkey-start limit tracks at most (a few MiB);
+/// past that, new clients wait until a minute-long window frees room.
+pub const PASSKEY_START_CLIENTS: usize = 100_000;
 
 impl AppState {
     /// Sessions or users changed through this node: the session cache, when on, forgets what
@@ -140,7 +147,13 @@ impl AppState {
             })
             .map_err(Arc::from);
         let session_batcher = db.session_batcher();
+        let passkey_starts = crate::domain::local_limit::LocalLimiter::new(
+            u32::try_from(config.throttle_ip_passkey_starts_per_minute).unwrap_or(u32::MAX),
+            60,
+            PASSKEY_START_CLIENTS,
+        );
         Ok(Self(Arc::new(Shared {
+            passkey_starts,
             relying_party,
             session_reader,
             session_cache: crate::store::session_cache::SessionCache::new(

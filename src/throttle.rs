@@ -5,6 +5,9 @@
 //! however many requests arrive at once, at most the limit of them are ever evaluated (a
 //! check-then-count limiter lets all parallel requests through). An attempt that turns out
 //! not to be a failure gives its events back ([`Taken::give_back`]).
+//!
+//! One limit is kept in memory instead, [`passkey_start`]: what it limits is itself a
+//! database write.
 
 use sha2::{Digest, Sha256};
 
@@ -122,6 +125,17 @@ pub fn login_key(normalized_login: &str) -> String {
 /// The per-IP counter of failed sign-ins and password checks, when the IP is known.
 pub fn ip_key(client: &ClientInfo) -> Option<String> {
     client.ip.as_deref().map(|ip| format!("ip:{ip}"))
+}
+
+/// Counts a passkey sign-in start of `client` in memory (no database write), per client IP as
+/// the other per-IP limits see it; `Err` is the seconds to wait. A client without a known
+/// address (an embedding without connection info) is not limited, as with the other per-IP
+/// limits.
+pub fn passkey_start(state: &AppState, client: &ClientInfo) -> Result<(), i64> {
+    match client.ip.as_deref().and_then(|ip| ip.parse().ok()) {
+        Some(ip) => state.passkey_starts.check(ip, state.clock.now()),
+        None => Ok(()),
+    }
 }
 
 /// The account counter of a known user (sign-in and current-password checks share it).

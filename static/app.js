@@ -65,8 +65,13 @@ $("sign-in-form").addEventListener("submit", async (event) => {
     if (result.mfaRequired) {
       form.hidden = true;
       $("second-step-form").hidden = false;
+      // A passkey as the only second factor (a role that requires one, no TOTP): no code.
+      const codes = result.methods.includes("totp");
+      $("mfa-code-part").hidden = !codes;
+      $("mfa-code").disabled = !codes;
+      $("mfa-passkey-only").hidden = codes;
       $("mfa-passkey").hidden = !(passkeys && result.methods.includes("passkey"));
-      $("mfa-code").focus();
+      if (codes) $("mfa-code").focus();
       return;
     }
     await render();

@@ -70,7 +70,7 @@ async fn verify_auth(RequireUser(user): RequireUser) -> Response {
     responses(
         (status = 200, description = "Signed in under a new session id.", body = UserEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie.")),
             links(("verify_auth" = (operation_id = "verify_auth")), ("create_token" = (operation_id = "token_create")))),
-        (status = 202, description = "The password is right and the account has a second factor: the session is rotated into a pending one (not signed in, 5 minutes); finish with `POST /api/auth/mfa`.", body = mfa::api::MfaRequiredJson, headers(("X-CSRF-Token" = String, description = "The CSRF token of the pending session."), ("Set-Cookie" = String, description = "The pending session cookie."))),
+        (status = 202, description = "The password is right and the account has a second factor: the session is rotated into a pending one (not signed in, 5 minutes); finish with `POST /api/auth/mfa` or, when `methods` has `passkey`, with the user's passkey (`POST /api/auth/passkeys/login/…`). A holder of a `require_mfa_roles` role whose second factor is a passkey gets `methods: [\"passkey\"]`.", body = mfa::api::MfaRequiredJson, headers(("X-CSRF-Token" = String, description = "The CSRF token of the pending session."), ("Set-Cookie" = String, description = "The pending session cookie."))),
         (status = 401, description = "`invalid_credentials`: wrong password or unknown account (one answer for both).", body = ErrorBody),
         (status = 403, description = "`account_locked`, or `email_unverified` when verification is required.", body = ErrorBody),
         (status = 422, description = "`validation_failed`: `login` or `password` missing, or `login` over 254 characters.", body = ErrorBody),
@@ -83,12 +83,13 @@ async fn login(
     input: Input<LoginInput>,
 ) -> ApiResult {
     let credentials = Credentials::try_from(&input.data).map_err(ApiError::Validation)?;
-    let user = auth::sign_in(&state, &credentials, &client).await?;
+    let auth::PasswordChecked { user, second_step } =
+        auth::sign_in(&state, &credentials, &client).await?;
     let remember = input.data.remember_me.unwrap_or(false);
-    if user.mfa_enabled {
+    if !second_step.is_empty() {
         let pending =
             mfa::begin_sign_in(&state, &user, remember, &client, input.session.as_ref()).await?;
-        let body = json!({ "mfa_required": true, "methods": mfa::methods(&state, &user).await? });
+        let body = json!({ "mfa_required": true, "methods": second_step });
         let response = (StatusCode::ACCEPTED, axum_json(&body)).into_response();
         return Ok(with_session(response, &pending));
     }

@@ -6,7 +6,7 @@ mod signin;
 mod signup;
 
 pub use crate::user::{AuthUser, UserJson};
-pub use signin::{sign_in, Credentials, LoginInput, SignInError};
+pub use signin::{sign_in, Credentials, LoginInput, PasswordChecked, SignInError};
 pub use signup::{register, sign_up, NewAccount, SignUpError, SignupInput};
 
 /// The sign-up, sign-in and sign-out routes: pages and JSON side by side.

@@ -178,7 +178,7 @@ async fn login_post(
         Err(errors) => return show_again(StatusCode::UNPROCESSABLE_ENTITY, errors, None),
     };
     match auth::sign_in(&state, &credentials, &client).await {
-        Ok(user) if user.mfa_enabled => {
+        Ok(auth::PasswordChecked { user, second_step }) if !second_step.is_empty() => {
             let remember = data.remember_me.unwrap_or(false);
             let pending =
                 crate::mfa::begin_sign_in(&state, &user, remember, &client, session.as_ref())
@@ -188,7 +188,7 @@ async fn login_post(
                 &[pending.set_cookie],
             ))
         }
-        Ok(user) => {
+        Ok(auth::PasswordChecked { user, .. }) => {
             let remember = data.remember_me.unwrap_or(false);
             let new =
                 sessions::start(&state, Some(&user), remember, &client, session.as_ref()).await?;

@@ -7,6 +7,16 @@ use crate::store::users::{self, UserRecord};
 use crate::store::StoreError;
 use crate::throttle::{self, Decision, Taken};
 
+/// A right password: the user, and the second step it must be followed by
+/// ([`crate::mfa::methods`]; empty when the password is enough).
+#[derive(Debug)]
+pub struct PasswordChecked {
+    /// The account.
+    pub user: UserRecord,
+    /// The methods that can complete the sign-in; empty: the user is signed in.
+    pub second_step: Vec<&'static str>,
+}
+
 /// What a user typed to sign in.
 #[derive(Debug)]
 pub struct Credentials {
@@ -60,7 +70,7 @@ pub async fn sign_in(
     state: &AppState,
     credentials: &Credentials,
     client: &ClientInfo,
-) -> Result<UserRecord, SignInError> {
+) -> Result<PasswordChecked, SignInError> {
     let norm = nfkc_lower(credentials.login.trim());
     let user = if norm.is_empty() {
         None
@@ -76,13 +86,19 @@ pub async fn sign_in(
     let outcome = match throttle::take(state, &limits).await? {
         Decision::Wait(retry_after) => Err(SignInError::Throttled { retry_after }),
         Decision::Allowed(taken) => {
-            let outcome = check(state, credentials, user).await;
+            let outcome = match check(state, credentials, user).await {
+                Ok(user) => crate::mfa::methods(state, &user)
+                    .await
+                    .map(|second_step| PasswordChecked { user, second_step })
+                    .map_err(SignInError::Store),
+                Err(e) => Err(e),
+            };
             settle(state, taken, &outcome, &account_key).await?;
             outcome
         }
     };
     let label = match &outcome {
-        Ok(user) if user.mfa_enabled => "mfa_required",
+        Ok(checked) if !checked.second_step.is_empty() => "mfa_required",
         Ok(_) => "success",
         Err(SignInError::Throttled { .. }) => "throttled",
         Err(SignInError::InvalidCredentials) => "invalid_credentials",
@@ -92,7 +108,7 @@ pub async fn sign_in(
     };
     metrics::counter!("latch_sign_ins_total", "outcome" => label).increment(1);
     let (event, subject) = match &outcome {
-        Ok(user) => (Event::SignIn, Subject::user(user.id, &user.username)),
+        Ok(PasswordChecked { user, .. }) => (Event::SignIn, Subject::user(user.id, &user.username)),
         Err(SignInError::Throttled { .. }) => (Event::Throttled, Subject::default()),
         Err(_) => (Event::SignIn, Subject::default()),
     };
@@ -114,7 +130,7 @@ fn truncate(s: &str, max: usize) -> String {
 async fn settle(
     state: &AppState,
     taken: Taken,
-    outcome: &Result<UserRecord, SignInError>,
+    outcome: &Result<PasswordChecked, SignInError>,
     account_key: &str,
 ) -> Result<(), StoreError> {
     match outcome {
@@ -122,7 +138,7 @@ async fn settle(
             taken.keep();
             Ok(())
         }
-        Ok(user) if user.mfa_enabled => taken.give_back(state).await,
+        Ok(checked) if !checked.second_step.is_empty() => taken.give_back(state).await,
         Ok(_) => taken.give_back_and_clear(state, account_key).await,
         Err(_) => taken.give_back(state).await,
     }

@@ -7,6 +7,7 @@ mod email;
 mod factor;
 mod field_errors;
 mod flex;
+pub mod local_limit;
 mod next_path;
 mod otp_code;
 mod password;

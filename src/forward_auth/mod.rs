@@ -132,11 +132,11 @@ pub async fn identify(
 
 /// The rules' verdict on `target` for `identity`. A user held until they set up a second factor
 /// (`require_mfa_roles`) passes only `bypass`.
-pub fn decide<'a>(
+pub async fn decide<'a>(
     state: &'a AppState,
     target: &Target,
     identity: Option<&Identity>,
-) -> Decision<'a> {
+) -> Result<Decision<'a>, StoreError> {
     let visitor = identity.map(visitor);
     let path = rule_path(&target.url);
     let request = Request {
@@ -145,11 +145,14 @@ pub fn decide<'a>(
         method: &target.method,
     };
     let mut decision = state.access_rules.decide(request, visitor.as_ref());
-    let held = identity.is_some_and(|i| crate::mfa::enrollment_required(state, &i.user));
+    let held = match identity {
+        Some(i) => crate::mfa::enrollment_required(state, &i.user).await?,
+        None => false,
+    };
     if held && decision.outcome == Outcome::Allow && decision.policy != Policy::Bypass {
         decision.outcome = Outcome::SecondFactor;
     }
-    decision
+    Ok(decision)
 }
 
 /// What the rules see of a user.

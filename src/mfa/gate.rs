@@ -1,5 +1,6 @@
-//! `require_mfa_roles`: a signed-in holder of such a role without a second factor is held on
-//! `/account/security` until they set one up. Pages answer 303 there; the API answers 403
+//! `require_mfa_roles`: a signed-in holder of such a role without a second factor (TOTP or a
+//! passkey, see [`super::enrollment_required`]) is held on `/account/security` until they set
+//! one up. Pages answer 303 there; the API answers 403
 //! `mfa_enrollment_required`, except what enrolment itself needs.
 //!
 //! A middleware over every latch route rather than a check in each handler, so that no route
@@ -54,7 +55,14 @@ pub async fn hold(State(state): State<AppState>, request: Request, next: Next) -
         Ok(CurrentUser(user)) => user,
         Err(rejection) => return rejection.into_response(),
     };
-    if let Some(user) = user.filter(|u| super::enrollment_required(&state, u)) {
+    let held = match &user {
+        Some(user) => match super::enrollment_required(&state, user).await {
+            Ok(held) => held,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => false,
+    };
+    if let Some(user) = user.filter(|_| held) {
         tracing::debug!(user = user.id, "held until a second factor is set up");
         return if wants_json(&parts.uri, &parts.headers) {
             ApiError::MfaEnrollmentRequired.into_response()

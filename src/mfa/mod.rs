@@ -205,17 +205,39 @@ pub async fn check_code(
 
 // ---- Sign-in ----
 
-/// The second-factor methods a user can complete a sign-in with: a TOTP or recovery code,
-/// and a passkey when they have one.
+/// The second-factor methods a right password must be followed by before a sign-in is
+/// complete; empty when the password is enough. With TOTP on: a TOTP or recovery code, and a
+/// passkey when the user has one. Without TOTP, for a holder of a `require_mfa_roles` role
+/// whose second factor is a passkey: only the passkey (so the password alone never signs such
+/// a user in). Everyone else: none, whatever passkeys they have.
 pub async fn methods(state: &AppState, user: &UserRecord) -> Result<Vec<&'static str>, StoreError> {
-    if !user.mfa_enabled {
-        return Ok(Vec::new());
+    if user.mfa_enabled {
+        let mut methods = vec!["totp", "recovery_code"];
+        if has_usable_passkey(state, user.id).await? {
+            methods.push("passkey");
+        }
+        return Ok(methods);
     }
-    let mut methods = vec!["totp", "recovery_code"];
-    if state.relying_party.is_ok() && crate::store::passkeys::count(&state.db, user.id).await? > 0 {
-        methods.push("passkey");
+    if role_requires_second_factor(state, &AuthUser::from(user))
+        && has_usable_passkey(state, user.id).await?
+    {
+        return Ok(vec!["passkey"]);
     }
-    Ok(methods)
+    Ok(Vec::new())
+}
+
+/// Whether user `id` has a passkey that can sign in here (passkeys are on and they have one).
+async fn has_usable_passkey(state: &AppState, id: i64) -> Result<bool, StoreError> {
+    Ok(state.relying_party.is_ok() && crate::store::passkeys::count(&state.db, id).await? > 0)
+}
+
+/// Whether `user` holds a role of `require_mfa_roles`.
+fn role_requires_second_factor(state: &AppState, user: &AuthUser) -> bool {
+    state
+        .config
+        .require_mfa_roles
+        .iter()
+        .any(|role| user.has_role(role))
 }
 
 /// After a right password for a user with a second factor: the session is rotated into a
@@ -248,9 +270,14 @@ pub async fn complete_sign_in(
         .await?
         .ok_or(MfaError::NotPending)?;
     // A reset, lock or second-factor reset since the password step ends the pending sign-in.
-    if user.credential_gen != pending.credential_gen || user.locked || !user.mfa_enabled {
+    if user.credential_gen != pending.credential_gen
+        || user.locked
+        || methods(state, &user).await?.is_empty()
+    {
         return Err(MfaError::NotPending);
     }
+    // A user whose second step is a passkey has no code to check: any code is wrong (and
+    // counted as such below).
     let factor = check_code(state, (user.id, &user.username), &typed, client).await?;
     throttle::clear(state, &throttle::user_key(user.id)).await?;
     let factors = Factors::one(Factor::Password, pending.since).and(factor, now);
@@ -410,23 +437,8 @@ pub async fn confirm(
         return Err(MfaError::InvalidCode);
     };
     taken.give_back(state).await?;
-    let session = match (session, users::find_by_id(&state.db, user.id).await?) {
-        (Some(current), Some(record)) => {
-            let factors = current.factors().and(Factor::Totp, now);
-            Some(
-                sessions::start_with(
-                    state,
-                    Some(&record),
-                    &factors,
-                    current.remember(),
-                    client,
-                    Some(current),
-                )
-                .await?,
-            )
-        }
-        _ => None,
-    };
+    let session =
+        sessions::reissue_with_factor(state, user.id, session, Factor::Totp, client).await?;
     let detail = format!("sessions_ended={}", confirmed.sessions_ended);
     audit::record(
         state,
@@ -616,14 +628,16 @@ pub async fn reset(
     })
 }
 
-/// Whether `user` holds a role that requires a second factor and has none yet.
-pub fn enrollment_required(state: &AppState, user: &AuthUser) -> bool {
-    !user.mfa_enabled
-        && state
-            .config
-            .require_mfa_roles
-            .iter()
-            .any(|role| user.has_role(role))
+/// Whether `user` holds a role that requires a second factor and has none yet: neither TOTP
+/// nor a passkey. A passkey counts because such a user's password sign-in then waits for it
+/// ([`methods`]) and a passkey sign-in without user verification is refused on its own (see
+/// `passkeys::finish_sign_in`): every way in takes two factors. The passkeys are read only
+/// for holders of such a role without TOTP.
+pub async fn enrollment_required(state: &AppState, user: &AuthUser) -> Result<bool, StoreError> {
+    if user.mfa_enabled || !role_requires_second_factor(state, user) {
+        return Ok(false);
+    }
+    Ok(!has_usable_passkey(state, user.id).await?)
 }
 
 #[cfg(test)]

@@ -90,23 +90,28 @@ fn refusal(e: impl Into<ApiError>, code_field: &str) -> Result<Refusal, HtmlErro
 
 // ---- /login/mfa ----
 
-/// `next`, and the passkey button when the waiting user has a passkey: whether to offer it
-/// and where a passkey sign-in goes (where the form would).
+/// `next`, and what the waiting user can finish with ([`mfa::methods`]): the code field when
+/// they have TOTP (`codes`), the passkey button when a passkey can do it (`passkey`), and
+/// where a passkey sign-in goes (where the form would). A user whose only second factor is a
+/// passkey (a `require_mfa_roles` role without TOTP) gets the button alone.
 async fn passkey_context(
     state: &AppState,
     base: &Base,
     session: &crate::sessions::ActiveSession,
     next: Option<String>,
 ) -> Result<minijinja::Value, HtmlError> {
-    let pending = session.pending(state.clock.now());
-    let passkey = match pending {
-        Some(p) if state.relying_party.is_ok() => {
-            crate::store::passkeys::count(&state.db, p.user_id).await? > 0
-        }
-        _ => false,
+    let methods = match session.pending(state.clock.now()) {
+        Some(p) => match crate::store::users::find_by_id(&state.db, p.user_id).await? {
+            Some(user) => mfa::methods(state, &user).await?,
+            None => Vec::new(),
+        },
+        None => Vec::new(),
     };
+    let passkey = methods.contains(&"passkey");
+    // Without a method the code form stays, as before: posting it says what is wrong.
+    let codes = methods.contains(&"totp") || !passkey;
     let after = NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains);
-    Ok(context! { next, passkey, after_sign_in => after.as_str() })
+    Ok(context! { next, passkey, codes, after_sign_in => after.as_str() })
 }
 
 async fn second_step_get(
@@ -174,7 +179,7 @@ async fn second_step_post(
             };
             let offer = match &session {
                 Some(s) => passkey_context(&state, &base, s, next).await?,
-                None => context! { next },
+                None => context! { next, codes => true },
             };
             let extra = context! {
                 errors => view::first_messages(&shown.errors),
@@ -256,7 +261,7 @@ async fn security_page(
         status => context! { totp => status.totp, recovery_codes_left => status.recovery_codes_left },
         setup,
         recovery_codes => shown.recovery_codes,
-        required => mfa::enrollment_required(state, user),
+        required => mfa::enrollment_required(state, user).await?,
         form => shown.form,
         passkeys,
         passkeys_off => state.relying_party.as_ref().err().map(|reason| reason.to_string()),

@@ -151,7 +151,7 @@ pub(crate) async fn register_start(
     post, path = "/api/auth/passkeys/register/finish", tag = "passkeys", params(CsrfHeader), security(("session" = [])),
     request_body(content((RegisterFinishInput = "application/json"))),
     responses(
-        (status = 201, description = "The passkey is registered.", body = PasskeyEnvelope),
+        (status = 201, description = "The passkey is registered. When it is the second factor a `require_mfa_roles` role needs (no TOTP), the caller's other sessions end and this one is re-issued under a new id (`Set-Cookie`, `X-CSRF-Token`), as at TOTP confirmation.", body = PasskeyEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the re-issued session, when it was re-issued."))),
         (status = 400, description = "`invalid_credential`: a malformed, replayed, expired, other-origin or other-site response, or a passkey registered already.", body = ErrorBody),
         (status = 404, description = "`passkeys_unavailable`: `public_url` has an IP address as its host.", body = ErrorBody),
         (status = 422, description = "`validation_failed`: `credential` missing or `name` too long.", body = ErrorBody),
@@ -163,17 +163,22 @@ pub(crate) async fn register_finish(
     Client(client): Client,
     input: Input<RegisterFinishInput>,
 ) -> ApiResult {
-    let data = input.data;
-    let record = passkeys::finish_registration(
+    let Input { data, session } = input;
+    let registered = passkeys::finish_registration(
         &state,
         &user,
+        session.as_ref(),
         data.name.as_deref(),
         data.credential.as_ref(),
         &client,
     )
     .await?;
-    let body = json!({ "passkey": passkeys::to_json(&record) });
-    Ok((StatusCode::CREATED, axum_json(&body)).into_response())
+    let body = json!({ "passkey": passkeys::to_json(&registered.passkey) });
+    let response = (StatusCode::CREATED, axum_json(&body)).into_response();
+    Ok(match &registered.session {
+        Some(new) => with_session(response, new),
+        None => response,
+    })
 }
 
 /// `PATCH /api/auth/passkeys/{id}`.
@@ -225,13 +230,15 @@ pub(crate) async fn remove(
     responses(
         (status = 200, description = "Request options for `navigator.credentials.get` with an empty `allowCredentials` (discoverable passkeys); finish within 5 minutes.", body = OptionsJson),
         (status = 404, description = "`passkeys_unavailable`: `public_url` has an IP address as its host.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many sign-ins started from this client IP in the last minute (`throttle_ip_passkey_starts_per_minute`); retry after `Retry-After` seconds.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
     ),
 )]
 pub(crate) async fn login_start(
     State(state): State<AppState>,
+    Client(client): Client,
     _input: Input<NoFields>,
 ) -> ApiResult {
-    let options = passkeys::start_sign_in(&state).await?;
+    let options = passkeys::start_sign_in(&state, &client).await?;
     Ok(options_json(&options))
 }
 

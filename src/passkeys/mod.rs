@@ -30,6 +30,7 @@ use crate::domain::{Factor, Factors, FieldErrors, Password};
 use crate::sessions::{self, ActiveSession, NewSession};
 use crate::state::{AppState, PASSKEY_CEREMONY_SECS};
 use crate::store::passkeys::{self as store, NewPasskey, PasskeyRecord, Purpose};
+use crate::store::revocation::{self, Revocation};
 use crate::store::sessions::ClientInfo;
 use crate::store::users::{self, UserRecord};
 use crate::store::StoreError;
@@ -63,6 +64,12 @@ pub enum PasskeyError {
     /// Verification is required and the address is not verified.
     #[error("email not verified")]
     EmailUnverified,
+    /// Too many sign-ins started from the client's address: seconds to wait.
+    #[error("too many attempts")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
     /// The current password was wrong, or its check throttled.
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -82,6 +89,7 @@ impl From<PasskeyError> for crate::web::error::ApiError {
             PasskeyError::Validation(fields) => ApiError::Validation(fields),
             PasskeyError::Locked => ApiError::AccountLocked,
             PasskeyError::EmailUnverified => ApiError::EmailUnverified,
+            PasskeyError::Throttled { retry_after } => ApiError::TooManyAttempts { retry_after },
             PasskeyError::Account(e) => e.into(),
             PasskeyError::Store(e) => e.into(),
         }
@@ -182,17 +190,32 @@ pub async fn start_registration(
     Ok(options)
 }
 
+/// A passkey added: the passkey and, when it released its owner from a `require_mfa_roles`
+/// hold, the session that replaces the current one.
+#[derive(Debug)]
+pub struct Registered {
+    /// The new passkey.
+    pub passkey: PasskeyRecord,
+    /// The re-issued session (a new id, the passkey among its factors).
+    pub session: Option<NewSession>,
+}
+
 /// Finishes adding a passkey: `credential` is the browser's `RegistrationResponseJSON`. The
 /// ceremony it answers is taken (once), must be `user`'s and younger than 5 minutes, and the
 /// response must verify for this origin and relying party. Audited; the owner gets a notice.
+///
+/// For a holder of a `require_mfa_roles` role without TOTP, the first passkey is their second
+/// factor and releases the hold ([`release_hold`]).
 pub async fn finish_registration(
     state: &AppState,
     user: &AuthUser,
+    session: Option<&ActiveSession>,
     name: Option<&str>,
     credential: Option<&serde_json::Value>,
     client: &ClientInfo,
-) -> Result<PasskeyRecord, PasskeyError> {
+) -> Result<Registered, PasskeyError> {
     let rp = relying_party(state)?;
+    let held = crate::mfa::enrollment_required(state, user).await?;
     let name = ceremony::name(name).map_err(PasskeyError::Validation)?;
     let credential = credential.filter(|c| !c.is_null()).ok_or_else(|| {
         PasskeyError::Validation(FieldErrors::single(
@@ -219,7 +242,19 @@ pub async fn finish_registration(
             return Err(e);
         }
     };
-    let detail = format!("passkey={} uv={user_verified}", record.id);
+    let mut detail = format!("passkey={} uv={user_verified}", record.id);
+    let session = if held {
+        let factor = if user_verified {
+            Factor::Passkey
+        } else {
+            Factor::SecurityKey
+        };
+        let (new, ended) = release_hold(state, user, session, factor, client).await?;
+        detail.push_str(&format!(" sessions_ended={ended}"));
+        new
+    } else {
+        None
+    };
     audited(state, user, Event::PasskeyAdd, &detail, client).await;
     account::notify(
         state,
@@ -232,7 +267,31 @@ pub async fn finish_registration(
         ),
     )
     .await;
-    Ok(record)
+    Ok(Registered {
+        passkey: record,
+        session,
+    })
+}
+
+/// The first passkey of a holder of a `require_mfa_roles` role without TOTP is their second
+/// factor and releases the hold, as TOTP confirmation does: the credential generation moves
+/// on, so every session made by the password alone ends (also one a sign-in racing this is
+/// about to store), API tokens are carried over, and `session` is re-issued with the passkey
+/// among its factors. Returns the re-issued session and how many sessions ended.
+async fn release_hold(
+    state: &AppState,
+    user: &AuthUser,
+    session: Option<&ActiveSession>,
+    factor: Factor,
+    client: &ClientInfo,
+) -> Result<(Option<NewSession>, u64), PasskeyError> {
+    let keep_tokens = Revocation {
+        keep_api_tokens: true,
+        ..Revocation::default()
+    };
+    let revoked = revocation::revoke(&state.db, user.id, keep_tokens).await?;
+    let new = sessions::reissue_with_factor(state, user.id, session, factor, client).await?;
+    Ok((new, revoked.map_or(0, |r| r.sessions_ended)))
 }
 
 /// Verifies the response and stores the passkey; a credential id registered already (to
@@ -295,9 +354,16 @@ async fn verify_registration(
 // ---- Signing in ----
 
 /// Starts a sign-in with a passkey: options with no `allowCredentials` (the authenticator
-/// offers its discoverable credentials for this site), user verification preferred.
-pub async fn start_sign_in(state: &AppState) -> Result<RequestChallengeResponse, PasskeyError> {
+/// offers its discoverable credentials for this site), user verification preferred. Anyone
+/// may ask and each start stores a challenge, so starts are limited per client IP, in memory,
+/// before anything is written ([`throttle::passkey_start`]).
+pub async fn start_sign_in(
+    state: &AppState,
+    client: &ClientInfo,
+) -> Result<RequestChallengeResponse, PasskeyError> {
     let rp = relying_party(state)?;
+    throttle::passkey_start(state, client)
+        .map_err(|retry_after| PasskeyError::Throttled { retry_after })?;
     let builder = rp
         .new_challenge_authenticate_builder(Vec::new(), Some(UserVerificationPolicy::Preferred))
         .map_err(|e| PasskeyError::Refused(e.to_string()))?
@@ -439,7 +505,11 @@ async fn sign_in(
             (factors, pending.remember)
         }
         None => {
-            if factor == Factor::SecurityKey && user.mfa_enabled {
+            // Without user verification a passkey is one factor (possession): it cannot be
+            // the whole sign-in of an account whose password must be followed by a second
+            // step (TOTP on, or a `require_mfa_roles` role with a passkey as its factor).
+            if factor == Factor::SecurityKey && !crate::mfa::methods(state, &user).await?.is_empty()
+            {
                 return Err(refused(
                     "no user verification, and the account has a second factor",
                 ));

@@ -274,6 +274,25 @@ impl TestClient {
         self.post_json_with_token(path, body, Some(&token)).await
     }
 
+    /// POSTs JSON with a fresh CSRF token, as a proxy forwarding it for `forwarded_for`
+    /// would (the app must trust the test client's address as a proxy).
+    pub async fn post_json_forwarded(
+        &self,
+        path: &str,
+        forwarded_for: &str,
+        body: &Value,
+    ) -> Response {
+        let token = self.csrf().await;
+        self.http
+            .post(self.url(path))
+            .header("X-CSRF-Token", token)
+            .header("X-Forwarded-For", forwarded_for)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_json_with_token(
         &self,
         path: &str,

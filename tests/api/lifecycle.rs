@@ -205,16 +205,10 @@ pub async fn login_forwarded(
     login: &str,
     password: &str,
 ) -> Response {
-    let token = client.csrf().await;
+    let body = json!({ "login": login, "password": password });
     client
-        .http
-        .post(client.url("/api/auth/login"))
-        .header("X-CSRF-Token", token)
-        .header("X-Forwarded-For", forwarded_for)
-        .json(&json!({ "login": login, "password": password }))
-        .send()
+        .post_json_forwarded("/api/auth/login", forwarded_for, &body)
         .await
-        .unwrap()
 }
 
 /// One row of `audit_events`, every column.

@@ -156,6 +156,40 @@ async fn login_finish(client: &TestClient, credential: &Value) -> reqwest::Respo
         .await
 }
 
+/// A whole passkey sign-in of `client` with `device`'s first passkey.
+async fn passkey_sign_in(client: &TestClient, device: &mut Device) -> reqwest::Response {
+    let options = login_start(client).await;
+    login_finish(client, &device.get(ORIGIN, &options, 0)).await
+}
+
+/// `key` (no user verification) of `login`, whose password must be followed by a second step:
+/// refused on its own, and the second factor after the password. Returns the signed-in client.
+async fn one_factor_after_the_password(app: &TestApp, login: &str, key: &mut Device) -> TestClient {
+    let alone = app.new_client();
+    assert_eq!(
+        passkey_sign_in(&alone, key).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        alone.get("/api/auth/verify_auth").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let pending = app.new_client();
+    assert_eq!(
+        pending.login(login, PASSWORD, false).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        passkey_sign_in(&pending, key).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        current_factors(&pending).await,
+        (vec!["password".to_owned(), "security_key".to_owned()], true)
+    );
+    pending
+}
+
 async fn passkeys_of(client: &TestClient) -> Vec<Value> {
     let list = json_of(client.get("/api/auth/passkeys").await).await;
     list["passkeys"].as_array().unwrap().clone()
@@ -577,24 +611,12 @@ passkey_test!(
             current_factors(&client).await,
             (vec!["security_key".to_owned()], false)
         );
-        // It cannot stand in for an account's second factor on its own.
+        // It cannot stand in for an account's second factor on its own; after the password
+        // it is the second factor.
         let (owner, _, _) = enrolled(&app, "kim").await;
         let mut key = Device::new(false);
         add_passkey(&owner, &mut key, "Security key").await;
-        let fresh = app.new_client();
-        let options = login_start(&fresh).await;
-        let response = login_finish(&fresh, &key.get(ORIGIN, &options, 0)).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        // After the password it is the second factor.
-        let pending = app.new_client();
-        assert_eq!(pending.login("kim", PASSWORD, false).await.status(), StatusCode::ACCEPTED);
-        let options = login_start(&pending).await;
-        let response = login_finish(&pending, &key.get(ORIGIN, &options, 0)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            current_factors(&pending).await,
-            (vec!["password".to_owned(), "security_key".to_owned()], true)
-        );
+        one_factor_after_the_password(&app, "kim", &mut key).await;
     }
 );
 
@@ -618,3 +640,184 @@ db_test!(
         assert!(!security.contains("data-passkey-add"));
     }
 );
+
+/// `login/start` from `forwarded_for`, behind the trusted proxy the test client plays.
+async fn login_start_from(client: &TestClient, forwarded_for: &str) -> reqwest::Response {
+    client
+        .post_json_forwarded("/api/auth/passkeys/login/start", forwarded_for, &json!({}))
+        .await
+}
+
+async fn challenge_rows(app: &TestApp) -> i64 {
+    let sql = "SELECT COUNT(*) FROM passkey_challenges";
+    let (n,): (i64,) = match &app.db {
+        latch::store::Db::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        latch::store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+    };
+    n
+}
+
+crate::backend_test! {
+    /// Anyone may start a passkey sign-in and each start stores a challenge: 30 a minute per
+    /// client IP (the default), counted in memory, so a refused start writes nothing.
+    async fn passkey_sign_in_starts_are_limited_per_client_ip(backend) {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.public_url = Some(ORIGIN.into());
+            c.trusted_proxies = vec!["127.0.0.1".into()];
+        })
+        .await;
+        let client = app.new_client();
+        for _ in 0..30 {
+            let start = login_start_from(&client, "198.51.100.1").await;
+            assert_eq!(start.status(), StatusCode::OK);
+        }
+        let refused = login_start_from(&client, "198.51.100.1").await;
+        let retry_after: i64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert_eq!(
+            error_code(refused).await,
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into())
+        );
+        assert_eq!(challenge_rows(&app).await, 30, "a refused start stored a challenge");
+        // Prepending an address of its choosing does not make the client someone else.
+        let prepended = login_start_from(&client, "192.0.2.9, 198.51.100.1").await;
+        assert_eq!(prepended.status(), StatusCode::TOO_MANY_REQUESTS);
+        // Another client behind the same proxy is not affected.
+        let other = app.new_client();
+        let start = login_start_from(&other, "198.51.100.2").await;
+        assert_eq!(start.status(), StatusCode::OK);
+        // After the minute, the first client may start again.
+        app.clock.advance(60);
+        let again = login_start_from(&client, "198.51.100.1").await;
+        assert_eq!(again.status(), StatusCode::OK);
+    }
+}
+
+/// The `/login/mfa` page `login` is sent to after the right password on the login form.
+async fn second_step_page(app: &TestApp, login: &str) -> String {
+    let browser = app.new_client();
+    let csrf = browser.page_csrf("/login").await;
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("login", login),
+        ("password", PASSWORD),
+    ];
+    let form = browser.post_form("/login", &fields).await;
+    assert_redirect(&form, "/login/mfa");
+    browser.get("/login/mfa").await.text().await.unwrap()
+}
+
+/// An application with passkeys on whose `admin` role requires a second factor.
+async fn spawn_requiring_admins(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        c.public_url = Some(ORIGIN.into());
+        c.require_mfa_roles = vec!["admin".into()];
+    })
+    .await
+}
+
+crate::backend_test! {
+    /// For a `require_mfa_roles` role a passkey is the second factor: it releases the hold
+    /// (ending the sessions made by the password alone), and from then on the password only
+    /// starts a sign-in that the passkey finishes.
+    async fn a_passkey_is_the_second_factor_a_required_role_needs(backend) {
+        let app = spawn_requiring_admins(backend).await;
+        let (boss, _) = crate::authz::admin_client(&app, "boss").await;
+        let elsewhere = app.new_client();
+        assert_eq!(elsewhere.login("boss", PASSWORD, false).await.status(), StatusCode::OK);
+        assert_eq!(
+            error_code(boss.get("/api/auth/sessions").await).await,
+            (StatusCode::FORBIDDEN, "mfa_enrollment_required".into())
+        );
+        // Adding the passkey (allowed while held) releases the admin, under a new session id.
+        let before = boss.session_cookie().unwrap();
+        let mut device = Device::new(true);
+        let options = register_start(&boss).await;
+        let finish = boss
+            .post_json(
+                "/api/auth/passkeys/register/finish",
+                &json!({ "name": "Laptop", "credential": device.create(ORIGIN, &options) }),
+            )
+            .await;
+        assert_eq!(finish.status(), StatusCode::CREATED);
+        assert!(finish.headers().get("x-csrf-token").is_some());
+        assert_ne!(boss.session_cookie().unwrap(), before);
+        assert_eq!(boss.get("/api/auth/sessions").await.status(), StatusCode::OK);
+        assert_eq!(boss.get("/dashboard").await.status(), StatusCode::OK);
+        assert_eq!(
+            current_factors(&boss).await,
+            (vec!["password".to_owned(), "passkey".to_owned()], true)
+        );
+        // The session made by the password alone ended.
+        assert_eq!(elsewhere.get("/api/auth/verify_auth").await.status(), StatusCode::UNAUTHORIZED);
+
+        // The password alone no longer signs in: it waits for the passkey.
+        let pending = app.new_client();
+        let response = pending.login("boss", PASSWORD, false).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert_eq!(
+            json_of(response).await,
+            json!({ "mfa_required": true, "methods": ["passkey"] })
+        );
+        assert_eq!(pending.get("/api/auth/verify_auth").await.status(), StatusCode::UNAUTHORIZED);
+        // There is no TOTP to check a code against.
+        let code = pending.post_json("/api/auth/mfa", &json!({ "code": "123456" })).await;
+        assert_eq!(
+            error_code(code).await,
+            (StatusCode::UNAUTHORIZED, "invalid_code".into())
+        );
+        assert_eq!(passkey_sign_in(&pending, &mut device).await.status(), StatusCode::OK);
+        assert_eq!(
+            current_factors(&pending).await,
+            (vec!["password".to_owned(), "passkey".to_owned()], true)
+        );
+        assert_eq!(pending.get("/api/admin/users").await.status(), StatusCode::OK);
+        // The passkey with user verification still signs in by itself (two factors).
+        let direct = app.new_client();
+        assert_eq!(passkey_sign_in(&direct, &mut device).await.status(), StatusCode::OK);
+        assert_eq!(current_factors(&direct).await, (vec!["passkey".to_owned()], true));
+
+        // The login form goes to the second step, which offers the passkey and no code field.
+        let page = second_step_page(&app, "boss").await;
+        assert!(page.contains("Use a passkey instead"), "{page}");
+        assert!(page.contains("the one you set up is a passkey"), "{page}");
+        assert!(!page.contains("name=\"code\""), "{page}");
+
+        // Without the role, a passkey changes nothing about the password: it signs in directly.
+        let (plain, _) = crate::authz::user_client(&app, "plain").await;
+        add_passkey(&plain, &mut Device::new(true), "Phone").await;
+        let response = app.new_client().login("plain", PASSWORD, false).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        // And a TOTP user's second step still offers the code field beside the passkey.
+        let (totp_user, _, _) = enrolled(&app, "tia").await;
+        add_passkey(&totp_user, &mut Device::new(true), "Key").await;
+        let page = second_step_page(&app, "tia").await;
+        assert!(page.contains("name=\"code\"") && page.contains("Use a passkey instead"), "{page}");
+    }
+}
+
+crate::backend_test! {
+    /// A passkey without user verification is one factor: for a required role it releases the
+    /// hold (every way in still takes two factors) but never signs in on its own.
+    async fn an_unverified_passkey_does_not_replace_the_password_of_a_required_role(backend) {
+        let app = spawn_requiring_admins(backend).await;
+        let (sky, _) = crate::authz::admin_client(&app, "sky").await;
+        let mut key = Device::new(false);
+        add_passkey(&sky, &mut key, "Security key").await;
+        assert_eq!(sky.get("/api/auth/sessions").await.status(), StatusCode::OK);
+        assert_eq!(
+            current_factors(&sky).await,
+            (vec!["password".to_owned(), "security_key".to_owned()], true)
+        );
+        let pending = one_factor_after_the_password(&app, "sky", &mut key).await;
+        // Removing the only passkey puts the hold back.
+        let id = passkeys_of(&pending).await[0]["id"].as_i64().unwrap();
+        let removed = send(&pending, reqwest::Method::DELETE, &format!("/api/auth/passkeys/{id}"), None).await;
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            error_code(pending.get("/api/auth/sessions").await).await,
+            (StatusCode::FORBIDDEN, "mfa_enrollment_required".into())
+        );
+        assert_eq!(app.new_client().login("sky", PASSWORD, false).await.status(), StatusCode::OK);
+    }
+}
