@@ -218,12 +218,18 @@ pub async fn methods(state: &AppState, user: &UserRecord) -> Result<Vec<&'static
         }
         return Ok(methods);
     }
-    if role_requires_second_factor(state, &AuthUser::from(user))
-        && has_usable_passkey(state, user.id).await?
-    {
+    if second_step_required(state, user).await? {
         return Ok(vec!["passkey"]);
     }
     Ok(Vec::new())
+}
+
+/// Whether a right password must be followed by a second step ([`methods`] is not empty),
+/// without listing the methods: a TOTP user's passkeys are not counted for it.
+pub async fn second_step_required(state: &AppState, user: &UserRecord) -> Result<bool, StoreError> {
+    Ok(user.mfa_enabled
+        || (role_requires_second_factor(state, &AuthUser::from(user))
+            && has_usable_passkey(state, user.id).await?))
 }
 
 /// Whether user `id` has a passkey that can sign in here (passkeys are on and they have one).
@@ -272,7 +278,7 @@ pub async fn complete_sign_in(
     // A reset, lock or second-factor reset since the password step ends the pending sign-in.
     if user.credential_gen != pending.credential_gen
         || user.locked
-        || methods(state, &user).await?.is_empty()
+        || !second_step_required(state, &user).await?
     {
         return Err(MfaError::NotPending);
     }

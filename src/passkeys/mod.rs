@@ -508,7 +508,8 @@ async fn sign_in(
             // Without user verification a passkey is one factor (possession): it cannot be
             // the whole sign-in of an account whose password must be followed by a second
             // step (TOTP on, or a `require_mfa_roles` role with a passkey as its factor).
-            if factor == Factor::SecurityKey && !crate::mfa::methods(state, &user).await?.is_empty()
+            if factor == Factor::SecurityKey
+                && crate::mfa::second_step_required(state, &user).await?
             {
                 return Err(refused(
                     "no user verification, and the account has a second factor",

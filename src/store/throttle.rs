@@ -33,49 +33,51 @@ pub enum Reservation {
 /// Counts and decides atomically: either every check has room and one event per key is
 /// recorded, or nothing is written. Concurrent callers are serialised per key (SQLite:
 /// `BEGIN IMMEDIATE` takes the single write lock before reading; PostgreSQL: a transaction
-/// advisory lock per key, taken in sorted order so two callers cannot deadlock), so N
+/// advisory lock per key, taken in a fixed order so two callers cannot deadlock), so N
 /// parallel attempts never evaluate more than the limit.
 pub async fn reserve(
     db: &Db,
     checks: &[Check<'_>],
     now: Timestamp,
 ) -> Result<Reservation, StoreError> {
-    macro_rules! count_then_insert {
-        ($tx:ident) => {{
-            for (index, check) in checks.iter().enumerate() {
-                let (count, oldest): (i64, Option<Timestamp>) = sqlx::query_as(
-                    "SELECT COUNT(*), MIN(at) FROM throttle_events WHERE key = $1 AND at >= $2",
-                )
-                .bind(check.key)
-                .bind(check.since)
-                .fetch_one(&mut *$tx)
-                .await?;
-                if count >= check.max {
-                    return Ok(Reservation::Refused { index, oldest });
-                }
-            }
-            let mut ids = Vec::with_capacity(checks.len());
-            for check in checks {
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO throttle_events (key, at) VALUES ($1, $2) RETURNING id",
-                )
-                .bind(check.key)
-                .bind(now)
-                .fetch_one(&mut *$tx)
-                .await?;
-                ids.push(id);
-            }
-            $tx.commit().await?;
-            Ok(Reservation::Granted(ids))
-        }};
-    }
     match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            count_then_insert!(tx)
-        }
+        Db::Sqlite(pool) => reserve_sqlite(pool, checks, now).await,
         Db::Postgres(pool) => reserve_postgres(pool, checks, now).await,
     }
+}
+
+/// [`reserve`] on SQLite: `BEGIN IMMEDIATE` holds the database's one write lock from before
+/// the counts until the commit, and the statements run in-process (no round trips to save).
+async fn reserve_sqlite(
+    pool: &sqlx::SqlitePool,
+    checks: &[Check<'_>],
+    now: Timestamp,
+) -> Result<Reservation, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for (index, check) in checks.iter().enumerate() {
+        let (count, oldest): (i64, Option<Timestamp>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(at) FROM throttle_events WHERE key = $1 AND at >= $2",
+        )
+        .bind(check.key)
+        .bind(check.since)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= check.max {
+            return Ok(Reservation::Refused { index, oldest });
+        }
+    }
+    let mut ids = Vec::with_capacity(checks.len());
+    for check in checks {
+        let (id,): (i64,) =
+            sqlx::query_as("INSERT INTO throttle_events (key, at) VALUES ($1, $2) RETURNING id")
+                .bind(check.key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    Ok(Reservation::Granted(ids))
 }
 
 /// Every key's advisory lock, one statement, taken in the order of the locks' numbers (any
