@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -73,7 +72,7 @@ impl Limits {
 
 /// Serves `router` on `listener` until `stop` turns true, then stops accepting, closes idle
 /// connections, lets requests in progress finish and returns when every connection is closed.
-/// Handlers see the peer address as `ConnectInfo<SocketAddr>`.
+/// latch's extractors see the peer address through [`crate::web::peer`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -144,15 +143,14 @@ async fn serve_connection(
         dog: dog.clone(),
     });
     let service_dog = dog.clone();
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         service_dog.request_started();
-        request.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
         let dog = service_dog.clone();
         // Boxed so that the connection is `Unpin` and `poll_without_shutdown` can hand the
         // socket back for the lingering close.
         let response: ResponseFuture = Box::pin(async move {
-            let response = router.oneshot(request).await;
+            let response = crate::web::peer::scope(peer, router.oneshot(request)).await;
             dog.response_ready();
             response
         });

@@ -3,9 +3,7 @@
 //! but 2xx, 401 and 403) answers 401 with a `Location` for `auth_request_set`, `/auth/forward`
 //! (Traefik, Caddy, which pass the answer to the browser) a 302 to a browser's GET or HEAD.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -90,10 +88,7 @@ async fn answer(state: &AppState, request: &Parts, style: Style) -> Response {
         Ok(identity) => identity,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let peer = request
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let peer = crate::web::peer::of(&request.extensions).map(|addr| addr.ip());
     // From anyone but a trusted proxy the target headers are ignored: identity only.
     let target = if super::trusted(state, peer) {
         match super::target(headers) {

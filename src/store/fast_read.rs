@@ -79,27 +79,28 @@ impl SqliteReader {
 
 fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionRecord>> {
     let mut statement = conn.prepare_cached(FIND_SQL)?;
+    // Column 0 is `token_hash` (see `FIND_SQL`).
     statement
         .query_row([hash.as_bytes()], |row| {
             Ok(SessionRecord {
-                id: row.get(0)?,
-                user_id: row.get(1)?,
-                remember: row.get(2)?,
-                created_at: row.get(3)?,
-                last_seen_at: row.get(4)?,
-                username: row.get(5)?,
-                email: row.get(6)?,
-                email_verified: row.get(7)?,
-                first_name: row.get(8)?,
-                last_name: row.get(9)?,
-                roles: row.get(10)?,
-                locked: row.get(11)?,
-                user_created_at: row.get(12)?,
-                credential_gen: row.get(13)?,
-                mfa_enabled: row.get(14)?,
-                factors: row.get(15)?,
-                pending_user_id: row.get(16)?,
-                pending_remember: row.get(17)?,
+                id: row.get(1)?,
+                user_id: row.get(2)?,
+                remember: row.get(3)?,
+                created_at: row.get(4)?,
+                last_seen_at: row.get(5)?,
+                username: row.get(6)?,
+                email: row.get(7)?,
+                email_verified: row.get(8)?,
+                first_name: row.get(9)?,
+                last_name: row.get(10)?,
+                roles: row.get(11)?,
+                locked: row.get(12)?,
+                user_created_at: row.get(13)?,
+                credential_gen: row.get(14)?,
+                mfa_enabled: row.get(15)?,
+                factors: row.get(16)?,
+                pending_user_id: row.get(17)?,
+                pending_remember: row.get(18)?,
             })
         })
         .optional()

@@ -2,10 +2,9 @@
 //! required user, and the client's address. Each reads only request parts, so any of them
 //! can precede a body extractor; the session is loaded once per request and cached.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -232,10 +231,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let latch = crate::handle::Latch::from_ref(state);
         let state = latch.state();
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+        let peer = super::peer::of(&parts.extensions).map(|addr| addr.ip());
         if peer.is_none() {
             warn_no_connect_info();
         }

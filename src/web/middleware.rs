@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::Response;
+use futures_util::FutureExt;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
@@ -133,16 +135,23 @@ where
         let base = super::base::Base::enter(&state, &request);
         // Boxed at once: the handler's future is several hundred bytes, and each wrapper
         // below (prefix scope, span, timeout) would otherwise copy it again; one allocation
-        // is cheaper than those copies.
-        let serve = Box::pin(self.inner.call(request));
+        // is cheaper than those copies. A panic, in the call or in the future, becomes an
+        // opaque 500 here, inside this service, so it still gets the headers and metrics
+        // below (a separate outer layer would also box every response body).
+        let called = catch_unwind(AssertUnwindSafe(|| Box::pin(self.inner.call(request))));
         Box::pin(async move {
             // From `started`: one clock read fewer than `timeout`.
             let deadline = tokio::time::Instant::from_std(started)
                 + Duration::from_secs(state.config.request_timeout_secs);
             let serve = base.scope(async move {
-                match serve.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
+                let outcome = match called {
+                    Ok(serve) => AssertUnwindSafe(serve).catch_unwind().await,
+                    Err(panic) => Err(panic),
+                };
+                match outcome {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(panic) => panic_response(panic),
                 }
             });
             let mut response =
@@ -324,7 +333,7 @@ fn set_security_headers(headers: &mut HeaderMap, https: bool, is_static: bool) {
 }
 
 /// A panic becomes an opaque 500 in the error envelope; the panic text is logged only.
-pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let detail = panic
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -370,5 +379,51 @@ mod tests {
         assert_eq!(plain[header::CACHE_CONTROL], "public, max-age=3600");
         assert!(!plain.contains_key(header::STRICT_TRANSPORT_SECURITY));
         assert_eq!(plain[header::CONTENT_SECURITY_POLICY], CSP);
+    }
+
+    /// A panic in a handler, while it is called or while its future runs, is an opaque 500
+    /// in the error envelope that still carries the request id and the security headers.
+    #[tokio::test]
+    async fn a_panic_becomes_an_opaque_500_with_the_usual_headers() {
+        use std::sync::Arc;
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::Config {
+            database_url: format!("sqlite://{}/t.db", dir.path().display()),
+            ..Default::default()
+        };
+        let state = AppState::new(config, Arc::new(crate::clock::SystemClock))
+            .await
+            .unwrap();
+        for in_call in [true, false] {
+            let handler = tower::service_fn(move |_: Request| {
+                assert!(!in_call, "boom while called");
+                async move {
+                    assert!(in_call, "boom while running");
+                    Ok::<Response, Infallible>(Response::default())
+                }
+            });
+            let request = Request::get("/api/anything")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = ObserveLayer(state.clone())
+                .layer(handler)
+                .oneshot(request)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 500, "panic in the call: {in_call}");
+            assert!(response.headers().contains_key(REQUEST_ID));
+            assert_eq!(
+                response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+                "nosniff"
+            );
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("internal_error"), "{body}");
+            assert!(!body.contains("boom"), "{body}");
+        }
     }
 }

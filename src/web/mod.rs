@@ -10,13 +10,13 @@ pub mod extract;
 pub mod input;
 pub mod middleware;
 pub mod openapi;
+pub mod peer;
 pub mod roles;
 pub mod view;
 
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::state::AppState;
 use error::ApiError;
@@ -31,17 +31,16 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     )
 }
 
-/// The shared layers (request observation, panic catching) without fallbacks:
+/// The shared layer (request observation, which also turns a panic into a 500) without
+/// fallbacks:
 /// for routes merged into another application's router, which has its own fallback (axum
 /// refuses to merge two).
 pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
-    // One `layer` call for the two: axum boxes each layer applied to a router separately,
-    // and clones every box on every request. (The body limit is applied where a body is
-    // read, `input::read_body`.)
-    let layers = tower::ServiceBuilder::new()
-        .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(middleware::ObserveLayer(state.clone()));
-    routes.layer(layers).with_state(state)
+    // One layer: axum boxes each layer applied to a router separately, and clones every box
+    // on every request. (The body limit is applied where a body is read, `input::read_body`.)
+    routes
+        .layer(middleware::ObserveLayer(state.clone()))
+        .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> Response {
