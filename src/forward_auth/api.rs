@@ -126,7 +126,10 @@ async fn answer(state: &AppState, request: &Parts, style: Style) -> Response {
         (Outcome::Allow, identity) => return allowed(identity.as_ref()),
         (Outcome::Forbidden, _) => return ApiError::Forbidden.into_response(),
         (Outcome::SecondFactor, Some(identity)) => {
-            super::second_factor_location(state, identity, &target.url)
+            match super::second_factor_location(state, identity, &target.url).await {
+                Ok(location) => location,
+                Err(e) => return ApiError::from(e).into_response(),
+            }
         }
         (Outcome::SignIn | Outcome::SecondFactor, _) => {
             super::sign_in_location(state, "/login", &target.url)

@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use crate::domain::access::{Decision, Outcome, Policy, Request, Visitor};
+use crate::mfa::gate::MissingFactor;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::user::AuthUser;
@@ -184,20 +185,27 @@ pub fn sign_in_location(state: &AppState, page: &str, target: &url::Url) -> Stri
     format!("{public}{page}?next={next}")
 }
 
-/// Where a signed-in visitor who lacks a second factor goes: the second step when they have
-/// TOTP, else enrolment.
-pub fn second_factor_location(state: &AppState, identity: &Identity, target: &url::Url) -> String {
-    if identity.user.mfa_enabled {
-        sign_in_location(state, "/login/mfa", target)
-    } else {
-        let public = state
-            .config
-            .public_url
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/');
-        format!("{public}{}", crate::mfa::gate::SECURITY_PAGE)
-    }
+/// Where a signed-in visitor whose session lacks a second factor goes
+/// ([`crate::mfa::gate::missing_factor`]): the second step, back to `target` after it, when
+/// their sign-in asks for one, else enrolment.
+pub async fn second_factor_location(
+    state: &AppState,
+    identity: &Identity,
+    target: &url::Url,
+) -> Result<String, StoreError> {
+    let missing = crate::mfa::gate::missing_factor(state, &identity.user).await?;
+    Ok(match missing {
+        MissingFactor::SecondStep => sign_in_location(state, missing.page(), target),
+        MissingFactor::Enrolment => {
+            let public = state
+                .config
+                .public_url
+                .as_deref()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            format!("{public}{}", missing.page())
+        }
+    })
 }
 
 #[cfg(test)]

@@ -227,9 +227,17 @@ pub async fn methods(state: &AppState, user: &UserRecord) -> Result<Vec<&'static
 /// Whether a right password must be followed by a second step ([`methods`] is not empty),
 /// without listing the methods: a TOTP user's passkeys are not counted for it.
 pub async fn second_step_required(state: &AppState, user: &UserRecord) -> Result<bool, StoreError> {
+    if user.mfa_enabled {
+        return Ok(true);
+    }
+    has_second_step(state, &AuthUser::from(user)).await
+}
+
+/// [`second_step_required`] for a signed-in user: whether their password sign-in asks for a
+/// second step, so a session without one can get it there ([`gate::missing_factor`]).
+pub async fn has_second_step(state: &AppState, user: &AuthUser) -> Result<bool, StoreError> {
     Ok(user.mfa_enabled
-        || (role_requires_second_factor(state, &AuthUser::from(user))
-            && has_usable_passkey(state, user.id).await?))
+        || (role_requires_second_factor(state, user) && has_usable_passkey(state, user.id).await?))
 }
 
 /// Whether user `id` has a passkey that can sign in here (passkeys are on and they have one).

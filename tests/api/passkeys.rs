@@ -16,7 +16,7 @@ use crate::db_test;
 use crate::helpers::*;
 use crate::mfa::{code, enrolled};
 
-const ORIGIN: &str = "http://localhost";
+pub const ORIGIN: &str = "http://localhost";
 
 /// An application whose `public_url` names a domain, so passkeys are on.
 async fn spawn(backend: Backend) -> TestApp {
@@ -46,7 +46,7 @@ macro_rules! passkey_test {
 
 /// A software authenticator and the credentials it made, with the user handles the server
 /// gave them (a soft token keeps no user handle, which a browser would send).
-struct Device {
+pub struct Device {
     token: SoftPasskey,
     /// Whether it verifies the user (PIN or biometrics).
     verifies: bool,
@@ -54,7 +54,7 @@ struct Device {
 }
 
 impl Device {
-    fn new(verifies: bool) -> Self {
+    pub fn new(verifies: bool) -> Self {
         Device {
             token: SoftPasskey::new(true),
             verifies,
@@ -125,7 +125,7 @@ async fn register_start(client: &TestClient) -> Value {
 }
 
 /// Adds a passkey named `name` made by `device`; returns the `passkey` object.
-async fn add_passkey(client: &TestClient, device: &mut Device, name: &str) -> Value {
+pub async fn add_passkey(client: &TestClient, device: &mut Device, name: &str) -> Value {
     let options = register_start(client).await;
     let credential = device.create(ORIGIN, &options);
     let finish = client
@@ -207,7 +207,7 @@ async fn current_factors(client: &TestClient) -> (Vec<String>, bool) {
     (names, current["two_factor"] == true)
 }
 
-async fn send(
+pub async fn send(
     client: &TestClient,
     method: reqwest::Method,
     path: &str,
