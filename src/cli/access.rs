@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::support::{find_user, state, store_error, CliError};
+use super::support::{find_user, state, CliError};
 use crate::config::Config;
 use crate::domain::access::{Decision, Outcome};
 use crate::forward_auth::{self, Identity, Target};
@@ -74,8 +74,8 @@ async fn user_decision(
 ) -> Result<Vec<String>, CliError> {
     let record = find_user(state, login).await?;
     let user = AuthUser::from(&record);
-    let (rule, one) = answer(state, target, &user, false).await?;
-    let (_, two) = answer(state, target, &user, true).await?;
+    let (rule, one) = answer(state, target, &user, false);
+    let (_, two) = answer(state, target, &user, true);
     let name = &record.username;
     let mut lines = vec![format!("rule: {rule}")];
     if one == two {
@@ -90,21 +90,19 @@ async fn user_decision(
 /// The rule and the explained outcome for `user` with a session of `two_factor`, as
 /// `/auth/check` decides it: [`forward_auth::decide`] (the `require_mfa_roles` hold included)
 /// and, when a second factor is missing, [`missing_factor`] for where the visitor is sent.
-async fn answer(
+fn answer(
     state: &AppState,
     target: &Target,
     user: &AuthUser,
     two_factor: bool,
-) -> Result<(String, &'static str), CliError> {
+) -> (String, &'static str) {
     let identity = Identity {
         user: user.clone(),
         two_factor,
     };
-    let decision = forward_auth::decide(state, target, Some(&identity))
-        .await
-        .map_err(store_error)?;
+    let decision = forward_auth::decide(state, target, Some(&identity));
     let explained = match decision.outcome {
-        Outcome::SecondFactor => match missing_factor(state, user).await.map_err(store_error)? {
+        Outcome::SecondFactor => match missing_factor(state, user) {
             MissingFactor::SecondStep => "second factor needed (sent to /login/mfa)",
             MissingFactor::Enrolment => {
                 "second factor needed (sent to /account/security to set one up)"
@@ -112,7 +110,7 @@ async fn answer(
         },
         other => other.as_str(),
     };
-    Ok((describe(&decision), explained))
+    (describe(&decision), explained)
 }
 
 /// The rule that decided, or the default policy.

@@ -112,10 +112,7 @@ async fn answer(state: &AppState, request: &Parts, style: Style) -> Response {
             None => ApiError::Unauthenticated.into_response(),
         };
     };
-    let decision = match super::decide(state, &target, identity.as_ref()).await {
-        Ok(decision) => decision,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let decision = super::decide(state, &target, identity.as_ref());
     tracing::debug!(
         rule = ?decision.rule.map(|r| r.index),
         outcome = decision.outcome.as_str(),
@@ -126,10 +123,7 @@ async fn answer(state: &AppState, request: &Parts, style: Style) -> Response {
         (Outcome::Allow, identity) => return allowed(identity.as_ref()),
         (Outcome::Forbidden, _) => return ApiError::Forbidden.into_response(),
         (Outcome::SecondFactor, Some(identity)) => {
-            match super::second_factor_location(state, identity, &target.url).await {
-                Ok(location) => location,
-                Err(e) => return ApiError::from(e).into_response(),
-            }
+            super::second_factor_location(state, identity, &target.url)
         }
         (Outcome::SignIn | Outcome::SecondFactor, _) => {
             super::sign_in_location(state, "/login", &target.url)

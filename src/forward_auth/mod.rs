@@ -133,11 +133,11 @@ pub async fn identify(
 
 /// The rules' verdict on `target` for `identity`. A user held until they set up a second factor
 /// (`require_mfa_roles`) passes only `bypass`.
-pub async fn decide<'a>(
+pub fn decide<'a>(
     state: &'a AppState,
     target: &Target,
     identity: Option<&Identity>,
-) -> Result<Decision<'a>, StoreError> {
+) -> Decision<'a> {
     let visitor = identity.map(visitor);
     let path = rule_path(&target.url);
     let request = Request {
@@ -146,14 +146,11 @@ pub async fn decide<'a>(
         method: &target.method,
     };
     let mut decision = state.access_rules.decide(request, visitor.as_ref());
-    let held = match identity {
-        Some(i) => crate::mfa::enrollment_required(state, &i.user).await?,
-        None => false,
-    };
+    let held = identity.is_some_and(|i| crate::mfa::enrollment_required(state, &i.user));
     if held && decision.outcome == Outcome::Allow && decision.policy != Policy::Bypass {
         decision.outcome = Outcome::SecondFactor;
     }
-    Ok(decision)
+    decision
 }
 
 /// What the rules see of a user.
@@ -188,13 +185,9 @@ pub fn sign_in_location(state: &AppState, page: &str, target: &url::Url) -> Stri
 /// Where a signed-in visitor whose session lacks a second factor goes
 /// ([`crate::mfa::gate::missing_factor`]): the second step, back to `target` after it, when
 /// their sign-in asks for one, else enrolment.
-pub async fn second_factor_location(
-    state: &AppState,
-    identity: &Identity,
-    target: &url::Url,
-) -> Result<String, StoreError> {
-    let missing = crate::mfa::gate::missing_factor(state, &identity.user).await?;
-    Ok(match missing {
+pub fn second_factor_location(state: &AppState, identity: &Identity, target: &url::Url) -> String {
+    let missing = crate::mfa::gate::missing_factor(state, &identity.user);
+    match missing {
         MissingFactor::SecondStep => sign_in_location(state, missing.page(), target),
         MissingFactor::Enrolment => {
             let public = state
@@ -205,7 +198,7 @@ pub async fn second_factor_location(
                 .trim_end_matches('/');
             format!("{public}{}", missing.page())
         }
-    })
+    }
 }
 
 #[cfg(test)]

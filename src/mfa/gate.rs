@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::user::AuthUser;
 use crate::web::base::Base;
 use crate::web::error::ApiError;
@@ -51,15 +50,12 @@ impl MissingFactor {
 /// password sign-in asks for one ([`super::has_second_step`]: TOTP, or a passkey of a
 /// `require_mfa_roles` holder), else enrolment. Forward-auth and `latch access check` both ask
 /// here, so they cannot disagree.
-pub async fn missing_factor(
-    state: &AppState,
-    user: &AuthUser,
-) -> Result<MissingFactor, StoreError> {
-    Ok(if super::has_second_step(state, user).await? {
+pub fn missing_factor(state: &AppState, user: &AuthUser) -> MissingFactor {
+    if super::has_second_step(state, user) {
         MissingFactor::SecondStep
     } else {
         MissingFactor::Enrolment
-    })
+    }
 }
 
 /// Paths a held user may still reach: enrolment (passkeys included, which the security page
@@ -97,13 +93,9 @@ pub async fn hold(State(state): State<AppState>, request: Request, next: Next) -
         Ok(CurrentUser(user)) => user,
         Err(rejection) => return rejection.into_response(),
     };
-    let held = match &user {
-        Some(user) => match super::enrollment_required(&state, user).await {
-            Ok(held) => held,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => false,
-    };
+    let held = user
+        .as_ref()
+        .is_some_and(|user| super::enrollment_required(&state, user));
     if let Some(user) = user.filter(|_| held) {
         tracing::debug!(user = user.id, "held until a second factor is set up");
         return if wants_json(&parts.uri, &parts.headers) {

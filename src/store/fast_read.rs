@@ -100,6 +100,7 @@ fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionR
                 factors: row.get(15)?,
                 pending_user_id: row.get(16)?,
                 pending_remember: row.get(17)?,
+                passkey_count: row.get(18)?,
             })
         })
         .optional()

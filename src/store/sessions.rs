@@ -38,6 +38,8 @@ pub struct SessionRecord {
     pub credential_gen: i64,
     /// The signed-in user's second-factor flag.
     pub mfa_enabled: Option<bool>,
+    /// The signed-in user's passkey count.
+    pub passkey_count: Option<i64>,
     /// How the session was made ([`crate::domain::Factors`]' stored form).
     pub factors: String,
     /// A sign-in waiting for its second factor: the user it is for (the session itself is
@@ -110,7 +112,7 @@ macro_rules! find_sql {
             "s.id, s.user_id, s.remember, s.created_at, s.last_seen_at, u.username, u.email, \
              u.email_verified, u.first_name, u.last_name, u.roles, u.locked, \
              u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors, \
-             s.pending_user_id, s.pending_remember \
+             s.pending_user_id, s.pending_remember, u.passkey_count \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE ",
             $hash,
             " AND (s.user_id IS NULL OR s.credential_gen = u.credential_gen)"

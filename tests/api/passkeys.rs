@@ -821,3 +821,24 @@ crate::backend_test! {
         assert_eq!(app.new_client().login("sky", PASSWORD, false).await.status(), StatusCode::OK);
     }
 }
+
+crate::backend_test! {
+    /// An administrator's reset (`latch user mfa-reset`) removes the passkeys too: a
+    /// required-role holder whose factor was a passkey signs in with the password alone again,
+    /// into the hold.
+    async fn a_reset_removes_the_passkey_and_holds_the_role_again(backend) {
+        let app = spawn_requiring_admins(backend).await;
+        let (rex, _) = crate::authz::admin_client(&app, "rex").await;
+        add_passkey(&rex, &mut Device::new(true), "Laptop").await;
+        assert_eq!(rex.get("/api/auth/sessions").await.status(), StatusCode::OK);
+        let reset = crate::authz::latch(&app, &["user", "mfa-reset", "rex"], None).await;
+        assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+        assert_eq!(rex.get("/api/auth/verify_auth").await.status(), StatusCode::UNAUTHORIZED);
+        let again = app.new_client();
+        assert_eq!(again.login("rex", PASSWORD, false).await.status(), StatusCode::OK);
+        assert_eq!(
+            error_code(again.get("/api/auth/sessions").await).await,
+            (StatusCode::FORBIDDEN, "mfa_enrollment_required".into())
+        );
+    }
+}
