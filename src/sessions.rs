@@ -319,6 +319,7 @@ async fn insert_session(
         user_created_at: user.map(|u| u.created_at),
         credential_gen,
         mfa_enabled: user.map(|u| u.mfa_enabled),
+        passkey_count: user.map(|u| u.passkey_count),
         factors,
         pending_user_id,
         pending_remember,

@@ -31,6 +31,9 @@ pub struct AuthUser {
     pub credential_gen: i64,
     /// Whether a second factor is on.
     pub mfa_enabled: bool,
+    /// How many passkeys they have, as of the session lookup (what the `require_mfa_roles`
+    /// hold reads, without a query per request).
+    pub passkey_count: i64,
 }
 
 impl AuthUser {
@@ -51,6 +54,7 @@ impl AuthUser {
             created_at: record.user_created_at?,
             credential_gen: record.credential_gen,
             mfa_enabled: record.mfa_enabled?,
+            passkey_count: record.passkey_count?,
         })
     }
 
@@ -91,6 +95,7 @@ impl From<&UserRecord> for AuthUser {
             created_at: u.created_at,
             credential_gen: u.credential_gen,
             mfa_enabled: u.mfa_enabled,
+            passkey_count: u.passkey_count,
         }
     }
 }

@@ -7,6 +7,6 @@ CREATE VIEW session_lookup AS
 SELECT s.token_hash, s.id, s.user_id, s.remember, s.created_at, s.last_seen_at,
        u.username, u.email, u.email_verified, u.first_name, u.last_name, u.roles, u.locked,
        u.created_at AS user_created_at, s.credential_gen, u.mfa_enabled, s.factors,
-       s.pending_user_id, s.pending_remember
+       s.pending_user_id, s.pending_remember, u.passkey_count
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id
 WHERE s.user_id IS NULL OR s.credential_gen = u.credential_gen;

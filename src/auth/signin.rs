@@ -87,10 +87,10 @@ pub async fn sign_in(
         Decision::Wait(retry_after) => Err(SignInError::Throttled { retry_after }),
         Decision::Allowed(taken) => {
             let outcome = match check(state, credentials, user).await {
-                Ok(user) => crate::mfa::methods(state, &user)
-                    .await
-                    .map(|second_step| PasswordChecked { user, second_step })
-                    .map_err(SignInError::Store),
+                Ok(user) => Ok(PasswordChecked {
+                    second_step: crate::mfa::methods(state, &user),
+                    user,
+                }),
                 Err(e) => Err(e),
             };
             settle(state, taken, &outcome, &account_key).await?;

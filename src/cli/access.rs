@@ -2,10 +2,13 @@
 
 use clap::Subcommand;
 
-use super::support::{state, CliError};
+use super::support::{find_user, state, CliError};
 use crate::config::Config;
-use crate::domain::nfkc_lower;
-use crate::store::users;
+use crate::domain::access::{Decision, Outcome};
+use crate::forward_auth::{self, Identity, Target};
+use crate::mfa::gate::{missing_factor, MissingFactor};
+use crate::state::AppState;
+use crate::user::AuthUser;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AccessCommand {
@@ -30,8 +33,7 @@ pub(super) async fn access_check(
     method: &str,
     user: Option<&str>,
 ) -> Result<(), CliError> {
-    use crate::domain::access::Outcome;
-    let target = crate::forward_auth::Target {
+    let target = Target {
         url: url::Url::parse(url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -41,59 +43,83 @@ pub(super) async fn access_check(
     let rules = config
         .access_rules()
         .map_err(|e| CliError::new(e.to_string()))?;
-    let describe = |decision: &crate::domain::access::Decision<'_>| match decision.rule {
-        Some(rule) => rule.describe(),
-        None => format!(
-            "no rule matches: default_policy = {}",
-            decision.policy.as_str()
-        ),
-    };
-    let path = crate::forward_auth::rule_path(&target.url);
-    let request = crate::domain::access::Request {
-        host: target.url.host_str().unwrap_or_default(),
-        path_and_query: &path,
-        method: &target.method,
-    };
     println!("{} {}", target.method, target.url);
     let Some(login) = user else {
+        let path = forward_auth::rule_path(&target.url);
+        let request = crate::domain::access::Request {
+            host: target.url.host_str().unwrap_or_default(),
+            path_and_query: &path,
+            method: &target.method,
+        };
         let decision = rules.decide(request, None);
         println!("rule: {}", describe(&decision));
         println!("decision (anonymous): {}", decision.outcome.as_str());
         return Ok(());
     };
     let state = state(config).await?;
-    let found = users::find_by_login(&state.db, &nfkc_lower(login)).await;
+    let lines = user_decision(&state, &target, login).await;
     state.db.close().await;
-    let record = found
-        .map_err(|e| CliError::new(e.to_string()))?
-        .ok_or_else(|| CliError::new(format!("no user {login:?}")))?;
-    let decide = |two_factor| {
-        let identity = crate::forward_auth::Identity {
-            user: crate::user::AuthUser::from(&record),
-            two_factor,
-        };
-        rules.decide(request, Some(&crate::forward_auth::visitor(&identity)))
-    };
-    let (one, two) = (decide(false), decide(true));
-    let explain = |outcome: Outcome| match outcome {
-        Outcome::SecondFactor if record.mfa_enabled => "second factor needed (sent to /login/mfa)",
-        Outcome::SecondFactor => "second factor needed (sent to /account/security to set one up)",
-        other => other.as_str(),
-    };
-    println!("rule: {}", describe(&one));
-    if one.outcome == two.outcome {
-        println!("decision ({}): {}", record.username, explain(one.outcome));
-    } else {
-        println!(
-            "decision ({}, password-only session): {}",
-            record.username,
-            explain(one.outcome)
-        );
-        println!(
-            "decision ({}, two-factor session): {}",
-            record.username,
-            explain(two.outcome)
-        );
+    for line in lines? {
+        println!("{line}");
     }
     Ok(())
+}
+
+/// The rule and decision lines for `login`, with a password-only and with a two-factor
+/// session.
+async fn user_decision(
+    state: &AppState,
+    target: &Target,
+    login: &str,
+) -> Result<Vec<String>, CliError> {
+    let record = find_user(state, login).await?;
+    let user = AuthUser::from(&record);
+    let (rule, one) = answer(state, target, &user, false);
+    let (_, two) = answer(state, target, &user, true);
+    let name = &record.username;
+    let mut lines = vec![format!("rule: {rule}")];
+    if one == two {
+        lines.push(format!("decision ({name}): {one}"));
+    } else {
+        lines.push(format!("decision ({name}, password-only session): {one}"));
+        lines.push(format!("decision ({name}, two-factor session): {two}"));
+    }
+    Ok(lines)
+}
+
+/// The rule and the explained outcome for `user` with a session of `two_factor`, as
+/// `/auth/check` decides it: [`forward_auth::decide`] (the `require_mfa_roles` hold included)
+/// and, when a second factor is missing, [`missing_factor`] for where the visitor is sent.
+fn answer(
+    state: &AppState,
+    target: &Target,
+    user: &AuthUser,
+    two_factor: bool,
+) -> (String, &'static str) {
+    let identity = Identity {
+        user: user.clone(),
+        two_factor,
+    };
+    let decision = forward_auth::decide(state, target, Some(&identity));
+    let explained = match decision.outcome {
+        Outcome::SecondFactor => match missing_factor(state, user) {
+            MissingFactor::SecondStep => "second factor needed (sent to /login/mfa)",
+            MissingFactor::Enrolment => {
+                "second factor needed (sent to /account/security to set one up)"
+            }
+        },
+        other => other.as_str(),
+    };
+    (describe(&decision), explained)
+}
+
+/// The rule that decided, or the default policy.
+fn describe(decision: &Decision<'_>) -> String {
+    match decision.rule {
+        Some(rule) => rule.describe(),
+        None => format!(
+            "no rule matches: default_policy = {}",
+            decision.policy.as_str()
+        ),
+    }
 }

@@ -107,10 +107,7 @@ async fn answer(state: &AppState, request: &Parts, style: Style) -> Response {
             None => ApiError::Unauthenticated.into_response(),
         };
     };
-    let decision = match super::decide(state, &target, identity.as_ref()).await {
-        Ok(decision) => decision,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let decision = super::decide(state, &target, identity.as_ref());
     tracing::debug!(
         rule = ?decision.rule.map(|r| r.index),
         outcome = decision.outcome.as_str(),

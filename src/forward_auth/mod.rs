@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use crate::domain::access::{Decision, Outcome, Policy, Request, Visitor};
+use crate::mfa::gate::MissingFactor;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::user::AuthUser;
@@ -132,11 +133,11 @@ pub async fn identify(
 
 /// The rules' verdict on `target` for `identity`. A user held until they set up a second factor
 /// (`require_mfa_roles`) passes only `bypass`.
-pub async fn decide<'a>(
+pub fn decide<'a>(
     state: &'a AppState,
     target: &Target,
     identity: Option<&Identity>,
-) -> Result<Decision<'a>, StoreError> {
+) -> Decision<'a> {
     let visitor = identity.map(visitor);
     let path = rule_path(&target.url);
     let request = Request {
@@ -145,14 +146,11 @@ pub async fn decide<'a>(
         method: &target.method,
     };
     let mut decision = state.access_rules.decide(request, visitor.as_ref());
-    let held = match identity {
-        Some(i) => crate::mfa::enrollment_required(state, &i.user).await?,
-        None => false,
-    };
+    let held = identity.is_some_and(|i| crate::mfa::enrollment_required(state, &i.user));
     if held && decision.outcome == Outcome::Allow && decision.policy != Policy::Bypass {
         decision.outcome = Outcome::SecondFactor;
     }
-    Ok(decision)
+    decision
 }
 
 /// What the rules see of a user.
@@ -184,19 +182,22 @@ pub fn sign_in_location(state: &AppState, page: &str, target: &url::Url) -> Stri
     format!("{public}{page}?next={next}")
 }
 
-/// Where a signed-in visitor who lacks a second factor goes: the second step when they have
-/// TOTP, else enrolment.
+/// Where a signed-in visitor whose session lacks a second factor goes
+/// ([`crate::mfa::gate::missing_factor`]): the second step, back to `target` after it, when
+/// their sign-in asks for one, else enrolment.
 pub fn second_factor_location(state: &AppState, identity: &Identity, target: &url::Url) -> String {
-    if identity.user.mfa_enabled {
-        sign_in_location(state, "/login/mfa", target)
-    } else {
-        let public = state
-            .config
-            .public_url
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/');
-        format!("{public}{}", crate::mfa::gate::SECURITY_PAGE)
+    let missing = crate::mfa::gate::missing_factor(state, &identity.user);
+    match missing {
+        MissingFactor::SecondStep => sign_in_location(state, missing.page(), target),
+        MissingFactor::Enrolment => {
+            let public = state
+                .config
+                .public_url
+                .as_deref()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            format!("{public}{}", missing.page())
+        }
     }
 }
 

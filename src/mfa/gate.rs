@@ -3,6 +3,9 @@
 //! one up. Pages answer 303 there; the API answers 403
 //! `mfa_enrollment_required`, except what enrolment itself needs.
 //!
+//! A signed-in user whose session merely lacks a second factor they have (a `two_factor`
+//! forward-auth rule) is sent to the second step instead: [`missing_factor`].
+//!
 //! A middleware over every latch route rather than a check in each handler, so that no route
 //! (and no route added later) can forget it. It is not installed when no role requires a
 //! second factor (`app::routes`); otherwise it loads the session (cached for the handler) on
@@ -13,12 +16,47 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
+use crate::user::AuthUser;
 use crate::web::base::Base;
 use crate::web::error::ApiError;
 use crate::web::extract::{see_other, wants_json, CurrentUser};
 
 /// Where a held user is sent.
 pub const SECURITY_PAGE: &str = "/account/security";
+
+/// The second step of a sign-in.
+pub const SECOND_STEP_PAGE: &str = "/login/mfa";
+
+/// What a signed-in user whose session lacks a second factor must do to get one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingFactor {
+    /// Sign in again through the second step: they have a factor a sign-in asks for.
+    SecondStep,
+    /// Set one up first: a sign-in would not ask them for one.
+    Enrolment,
+}
+
+impl MissingFactor {
+    /// The page that gets it.
+    pub fn page(self) -> &'static str {
+        match self {
+            Self::SecondStep => SECOND_STEP_PAGE,
+            Self::Enrolment => SECURITY_PAGE,
+        }
+    }
+}
+
+/// Where `user`, signed in without a second factor, goes for one: the second step when their
+/// password sign-in asks for one ([`super::has_second_step`]: TOTP, or a passkey of a
+/// `require_mfa_roles` holder), else enrolment. Forward-auth and `latch access check` both ask
+/// here, so they cannot disagree.
+pub fn missing_factor(state: &AppState, user: &AuthUser) -> MissingFactor {
+    if super::has_second_step(state, user) {
+        MissingFactor::SecondStep
+    } else {
+        MissingFactor::Enrolment
+    }
+}
 
 /// Paths a held user may still reach: enrolment (passkeys included, which the security page
 /// manages), who am I, the CSRF token, signing out, static files and the operational
@@ -55,13 +93,9 @@ pub async fn hold(State(state): State<AppState>, request: Request, next: Next) -
         Ok(CurrentUser(user)) => user,
         Err(rejection) => return rejection.into_response(),
     };
-    let held = match &user {
-        Some(user) => match super::enrollment_required(&state, user).await {
-            Ok(held) => held,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => false,
-    };
+    let held = user
+        .as_ref()
+        .is_some_and(|user| super::enrollment_required(&state, user));
     if let Some(user) = user.filter(|_| held) {
         tracing::debug!(user = user.id, "held until a second factor is set up");
         return if wants_json(&parts.uri, &parts.headers) {

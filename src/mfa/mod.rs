@@ -210,31 +210,39 @@ pub async fn check_code(
 /// passkey when the user has one. Without TOTP, for a holder of a `require_mfa_roles` role
 /// whose second factor is a passkey: only the passkey (so the password alone never signs such
 /// a user in). Everyone else: none, whatever passkeys they have.
-pub async fn methods(state: &AppState, user: &UserRecord) -> Result<Vec<&'static str>, StoreError> {
+pub fn methods(state: &AppState, user: &UserRecord) -> Vec<&'static str> {
     if user.mfa_enabled {
         let mut methods = vec!["totp", "recovery_code"];
-        if has_usable_passkey(state, user.id).await? {
+        if has_usable_passkey(state, user.passkey_count) {
             methods.push("passkey");
         }
-        return Ok(methods);
+        return methods;
     }
-    if second_step_required(state, user).await? {
-        return Ok(vec!["passkey"]);
+    if second_step_required(state, user) {
+        return vec!["passkey"];
     }
-    Ok(Vec::new())
+    Vec::new()
 }
 
 /// Whether a right password must be followed by a second step ([`methods`] is not empty),
-/// without listing the methods: a TOTP user's passkeys are not counted for it.
-pub async fn second_step_required(state: &AppState, user: &UserRecord) -> Result<bool, StoreError> {
-    Ok(user.mfa_enabled
-        || (role_requires_second_factor(state, &AuthUser::from(user))
-            && has_usable_passkey(state, user.id).await?))
+/// without listing the methods.
+pub fn second_step_required(state: &AppState, user: &UserRecord) -> bool {
+    user.mfa_enabled || has_second_step(state, &AuthUser::from(user))
 }
 
-/// Whether user `id` has a passkey that can sign in here (passkeys are on and they have one).
-async fn has_usable_passkey(state: &AppState, id: i64) -> Result<bool, StoreError> {
-    Ok(state.relying_party.is_ok() && crate::store::passkeys::count(&state.db, id).await? > 0)
+/// [`second_step_required`] for a signed-in user: whether their password sign-in asks for a
+/// second step, so a session without one can get it there ([`gate::missing_factor`]).
+pub fn has_second_step(state: &AppState, user: &AuthUser) -> bool {
+    user.mfa_enabled
+        || (role_requires_second_factor(state, user)
+            && has_usable_passkey(state, user.passkey_count))
+}
+
+/// Whether a user with `passkey_count` passkeys has one that can sign in here (passkeys are
+/// on and they have one). The count comes with the user or session row
+/// (`users.passkey_count`, kept with the passkey rows), so no request counts the rows.
+fn has_usable_passkey(state: &AppState, passkey_count: i64) -> bool {
+    state.relying_party.is_ok() && passkey_count > 0
 }
 
 /// Whether `user` holds a role of `require_mfa_roles`.
@@ -278,7 +286,7 @@ pub async fn complete_sign_in(
     // A reset, lock or second-factor reset since the password step ends the pending sign-in.
     if user.credential_gen != pending.credential_gen
         || user.locked
-        || !second_step_required(state, &user).await?
+        || !second_step_required(state, &user)
     {
         return Err(MfaError::NotPending);
     }
@@ -637,13 +645,12 @@ pub async fn reset(
 /// Whether `user` holds a role that requires a second factor and has none yet: neither TOTP
 /// nor a passkey. A passkey counts because such a user's password sign-in then waits for it
 /// ([`methods`]) and a passkey sign-in without user verification is refused on its own (see
-/// `passkeys::finish_sign_in`): every way in takes two factors. The passkeys are read only
-/// for holders of such a role without TOTP.
-pub async fn enrollment_required(state: &AppState, user: &AuthUser) -> Result<bool, StoreError> {
-    if user.mfa_enabled || !role_requires_second_factor(state, user) {
-        return Ok(false);
-    }
-    Ok(!has_usable_passkey(state, user.id).await?)
+/// `passkeys::finish_sign_in`): every way in takes two factors. Answered from `user` (the
+/// passkey count of its session lookup): the middleware asks on every request.
+pub fn enrollment_required(state: &AppState, user: &AuthUser) -> bool {
+    !user.mfa_enabled
+        && role_requires_second_factor(state, user)
+        && !has_usable_passkey(state, user.passkey_count)
 }
 
 #[cfg(test)]

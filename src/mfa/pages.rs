@@ -102,7 +102,7 @@ async fn passkey_context(
 ) -> Result<minijinja::Value, HtmlError> {
     let methods = match session.pending(state.clock.now()) {
         Some(p) => match crate::store::users::find_by_id(&state.db, p.user_id).await? {
-            Some(user) => mfa::methods(state, &user).await?,
+            Some(user) => mfa::methods(state, &user),
             None => Vec::new(),
         },
         None => Vec::new(),
@@ -261,7 +261,7 @@ async fn security_page(
         status => context! { totp => status.totp, recovery_codes_left => status.recovery_codes_left },
         setup,
         recovery_codes => shown.recovery_codes,
-        required => mfa::enrollment_required(state, user).await?,
+        required => mfa::enrollment_required(state, user),
         form => shown.form,
         passkeys,
         passkeys_off => state.relying_party.as_ref().err().map(|reason| reason.to_string()),

@@ -215,7 +215,7 @@ pub async fn finish_registration(
     client: &ClientInfo,
 ) -> Result<Registered, PasskeyError> {
     let rp = relying_party(state)?;
-    let held = crate::mfa::enrollment_required(state, user).await?;
+    let held = crate::mfa::enrollment_required(state, user);
     let name = ceremony::name(name).map_err(PasskeyError::Validation)?;
     let credential = credential.filter(|c| !c.is_null()).ok_or_else(|| {
         PasskeyError::Validation(FieldErrors::single(
@@ -508,9 +508,7 @@ async fn sign_in(
             // Without user verification a passkey is one factor (possession): it cannot be
             // the whole sign-in of an account whose password must be followed by a second
             // step (TOTP on, or a `require_mfa_roles` role with a passkey as its factor).
-            if factor == Factor::SecurityKey
-                && crate::mfa::second_step_required(state, &user).await?
-            {
+            if factor == Factor::SecurityKey && crate::mfa::second_step_required(state, &user) {
                 return Err(refused(
                     "no user verification, and the account has a second factor",
                 ));

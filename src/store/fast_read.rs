@@ -101,6 +101,7 @@ fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionR
                 factors: row.get(16)?,
                 pending_user_id: row.get(17)?,
                 pending_remember: row.get(18)?,
+                passkey_count: row.get(19)?,
             })
         })
         .optional()

@@ -250,6 +250,10 @@ pub async fn remove_all(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            sqlx::query("UPDATE users SET passkey_count = 0 WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sessions_ended = end_sessions!(tx, user_id).1;
         }
         tx.commit().await?;

@@ -50,8 +50,13 @@ pub struct NewPasskey<'a> {
     pub sign_count: i64,
 }
 
-/// Stores a passkey; [`StoreError::Conflict`] when the credential id is registered already
-/// (to this user or another).
+/// Moves `users.passkey_count` by `delta` in step with the rows (`SET x = x + d` reads the
+/// row it locks, so concurrent changes add up).
+const COUNT_SQL: &str = "UPDATE users SET passkey_count = passkey_count + $2 WHERE id = $1";
+
+/// Stores a passkey (and counts it on the user row, in one transaction);
+/// [`StoreError::Conflict`] when the credential id is registered already (to this user or
+/// another).
 pub async fn insert(
     db: &Db,
     new: &NewPasskey<'_>,
@@ -61,18 +66,26 @@ pub async fn insert(
         "INSERT INTO passkeys (user_id, credential_id, user_handle, name, credential, \
          sign_count, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
-    Ok(db_run!(db, |pool| sqlx::query_as::<_, PasskeyRecord>(
-        &sql
-    )
-    .bind(new.user_id)
-    .bind(new.credential_id)
-    .bind(new.user_handle)
-    .bind(new.name)
-    .bind(new.credential)
-    .bind(new.sign_count)
-    .bind(now)
-    .fetch_one(pool)
-    .await)?)
+    Ok(db_run!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let record = sqlx::query_as::<_, PasskeyRecord>(&sql)
+            .bind(new.user_id)
+            .bind(new.credential_id)
+            .bind(new.user_handle)
+            .bind(new.name)
+            .bind(new.credential)
+            .bind(new.sign_count)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(COUNT_SQL)
+            .bind(new.user_id)
+            .bind(1_i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        record
+    }))
 }
 
 /// The passkeys of a user, oldest first.
@@ -129,16 +142,28 @@ pub async fn rename(
     .await)?)
 }
 
-/// Deletes passkey `id` of `user_id`; `false` when the user has no such passkey.
+/// Deletes passkey `id` of `user_id` (and uncounts it, in one transaction); `false` when the
+/// user has no such passkey.
 pub async fn delete(db: &Db, user_id: i64, id: i64) -> Result<bool, StoreError> {
     let sql = "DELETE FROM passkeys WHERE id = $1 AND user_id = $2";
-    let n = db_run!(db, |pool| sqlx::query(sql)
-        .bind(id)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(n == 1)
+    Ok(db_run!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(sql)
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            sqlx::query(COUNT_SQL)
+                .bind(user_id)
+                .bind(-1_i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        n == 1
+    }))
 }
 
 /// Records a use: the counter moves from `seen` to `counter` only if nobody moved it since

@@ -38,6 +38,8 @@ pub struct SessionRecord {
     pub credential_gen: i64,
     /// The signed-in user's second-factor flag.
     pub mfa_enabled: Option<bool>,
+    /// The signed-in user's passkey count.
+    pub passkey_count: Option<i64>,
     /// How the session was made ([`crate::domain::Factors`]' stored form).
     pub factors: String,
     /// A sign-in waiting for its second factor: the user it is for (the session itself is

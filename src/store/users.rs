@@ -33,6 +33,8 @@ pub struct UserRecord {
     pub credential_gen: i64,
     /// Whether a second factor (TOTP) is on.
     pub mfa_enabled: bool,
+    /// How many passkeys the user has (kept with the passkey rows).
+    pub passkey_count: i64,
 }
 
 impl UserRecord {
@@ -72,7 +74,8 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str = "id, username, email, email_verified, password_hash, first_name, \
-     last_name, roles, locked, created_at, last_login_at, credential_gen, mfa_enabled";
+     last_name, roles, locked, created_at, last_login_at, credential_gen, mfa_enabled, \
+     passkey_count";
 
 /// Inserts a user; [`StoreError::Conflict`] when the username or email is taken.
 pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<UserRecord, StoreError> {

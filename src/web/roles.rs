@@ -129,6 +129,7 @@ mod tests {
             created_at: 0,
             credential_gen: 0,
             mfa_enabled: false,
+            passkey_count: 0,
         }
     }
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::backend_test;
 use crate::helpers::*;
+use crate::passkeys::{add_passkey, send, Device, ORIGIN};
 
 /// The rules most tests share, over `app.example.test`.
 pub fn sample_rules() -> Vec<RuleSpec> {
@@ -182,6 +183,91 @@ backend_test! {
         assert_eq!(location(&r).unwrap(), format!("{}/login/mfa?next={next}", app.addr));
         // one_factor pages still let it through.
         assert_eq!(ask(&new, "/auth/check", "http://app.example.test/x", &[]).await.status(), StatusCode::OK);
+    }
+}
+
+/// [`spawn`] (trusted) with passkeys on and the `admin` role requiring a second factor.
+async fn spawn_requiring_admins(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+        c.access_rules = sample_rules();
+        c.default_policy = "deny".into();
+        c.redirect_domains = vec!["example.test".into()];
+        c.public_url = Some(ORIGIN.into());
+        c.require_mfa_roles = vec!["admin".into()];
+    })
+    .await
+}
+
+/// `latch access check <target> --user <login>` on the app's database, with its settings.
+async fn access_check(app: &TestApp, target: &str, login: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latch.toml");
+    let toml = format!(
+        "public_url = \"{ORIGIN}\"\nrequire_mfa_roles = [\"admin\"]\ndefault_policy = \"deny\"\n\
+         [[access_rules]]\ndomain = \"app.example.test\"\npath = \"^/secure\"\npolicy = \"two_factor\"\n\
+         [[access_rules]]\ndomain = \"*.example.test\"\npolicy = \"one_factor\"\n"
+    );
+    std::fs::write(&config, toml).unwrap();
+    let config = config.to_str().unwrap();
+    let args = [
+        "access", "check", target, "--user", login, "--config", config,
+    ];
+    let out = crate::authz::latch(app, &args, None).await;
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+backend_test! {
+    /// A `require_mfa_roles` holder whose second factor is a passkey is, like a TOTP user,
+    /// sent to the second step when their session lacks it, not to enrolment; without the
+    /// passkey they are held again. `latch access check` says the same.
+    async fn a_passkey_holder_lacking_the_second_factor_goes_to_the_second_step(backend) {
+        let app = spawn_requiring_admins(backend).await;
+        let (pia, _) = crate::authz::admin_client(&app, "pia").await;
+        let secure = "http://app.example.test/secure/page";
+        let page = "http://app.example.test/page";
+        let enrol = Some(format!("{ORIGIN}/account/security"));
+        let r = ask(&pia, "/auth/check", page, &[]).await;
+        assert_eq!((r.status(), location(&r)), (StatusCode::UNAUTHORIZED, enrol.clone()), "held");
+        let passkey = add_passkey(&pia, &mut Device::new(true), "Laptop").await;
+        // The session re-issued with the passkey counts as two-factor.
+        assert_eq!(ask(&pia, "/auth/check", secure, &[]).await.status(), StatusCode::OK);
+        // A session of theirs made by the password alone (rewritten here, as for TOTP above)
+        // goes to the second step, which their password sign-in asks for.
+        set_session_factors(&app, "password:1700000000").await;
+        let next: String = form_urlencoded::byte_serialize(secure.as_bytes()).collect();
+        let second_step = Some(format!("{ORIGIN}/login/mfa?next={next}"));
+        let r = ask(&pia, "/auth/check", secure, &[]).await;
+        assert_eq!((r.status(), location(&r)), (StatusCode::UNAUTHORIZED, second_step.clone()));
+        let r = ask(&pia, "/auth/forward", secure, &[]).await;
+        assert_eq!((r.status(), location(&r)), (StatusCode::FOUND, second_step));
+        assert_eq!(ask(&pia, "/auth/check", page, &[]).await.status(), StatusCode::OK, "not held");
+        let text = access_check(&app, secure, "pia").await;
+        assert!(
+            text.contains("decision (pia, password-only session): second factor needed (sent to /login/mfa)")
+                && text.contains("decision (pia, two-factor session): allow"),
+            "{text}"
+        );
+
+        // Without the passkey, held again: enrolment, whatever the session.
+        let path = format!("/api/auth/passkeys/{}", passkey["id"]);
+        let removed = send(&pia, reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+        for target in [secure, page] {
+            let r = ask(&pia, "/auth/check", target, &[]).await;
+            assert_eq!((r.status(), location(&r)), (StatusCode::UNAUTHORIZED, enrol.clone()), "{target}");
+        }
+        let text = access_check(&app, page, "pia").await;
+        assert!(
+            text.contains("decision (pia): second factor needed (sent to /account/security to set one up)"),
+            "{text}"
+        );
     }
 }
 

@@ -678,8 +678,10 @@ fn latch_bin() -> std::process::Command {
 db_test!(
     async fn the_cli_reset_removes_the_factor_and_ends_sessions(app) {
         let (victim, _, _) = enrolled(&app, "ned").await;
+        // The notice goes to the app's outbox, not to ./outbox in the checkout.
         let output = latch_bin()
             .args(["user", "mfa-reset", "ned@example.com", "--database", &app.database_url])
+            .env("LATCH_MAIL_OUTBOX", &app.outbox)
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -14,6 +14,8 @@ const PG: &str = "needs PostgreSQL: set LATCH_TEST_DATABASE_URL and run with --i
 pub struct Node {
     pub child: Child,
     pub base: String,
+    /// The node's own mail directory when the test named none (removed with the node).
+    _outbox: Option<tempfile::TempDir>,
 }
 
 impl Node {
@@ -26,8 +28,17 @@ impl Node {
     }
 
     /// `latch serve` on a free port through `command` (its environment chosen by the test);
-    /// returns once it prints the address, or its stderr if it fails to start.
+    /// returns once it prints the address, or its stderr if it fails to start. Mail goes to a
+    /// temporary directory unless the test names one: the default, `./outbox`, would be the
+    /// checkout (the tests' working directory).
     pub fn spawn(mut command: Command, database_url: &str) -> Result<Node, String> {
+        let named = command
+            .get_envs()
+            .any(|(key, value)| key == "LATCH_MAIL_OUTBOX" && value.is_some());
+        let outbox = (!named).then(|| tempfile::tempdir().unwrap());
+        if let Some(dir) = &outbox {
+            command.env("LATCH_MAIL_OUTBOX", dir.path());
+        }
         let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--database", database_url])
             .stdout(Stdio::piped())
@@ -40,7 +51,11 @@ impl Node {
         match line.strip_prefix("latch listening on ") {
             Some(rest) => {
                 let base = rest.split_whitespace().next().unwrap().to_owned();
-                Ok(Node { child, base })
+                Ok(Node {
+                    child,
+                    base,
+                    _outbox: outbox,
+                })
             }
             None => {
                 let output = child.wait_with_output().unwrap();
@@ -90,10 +105,13 @@ impl Drop for Node {
     }
 }
 
-/// `latch user passwd USER --password-stdin` against `database_url`; asserts success.
+/// `latch user passwd USER --password-stdin` against `database_url`; asserts success. The
+/// notice it mails goes to a temporary directory.
 pub fn cli_passwd(database_url: &str, user: &str, password: &str) {
     use std::io::Write;
+    let outbox = tempfile::tempdir().unwrap();
     let mut passwd = latch_command()
+        .env("LATCH_MAIL_OUTBOX", outbox.path())
         .args([
             "user",
             "passwd",
@@ -112,7 +130,9 @@ pub fn cli_passwd(database_url: &str, user: &str, password: &str) {
     assert!(passwd.wait().unwrap().success());
 }
 
-/// The built binary with fast Argon2 settings and quiet logs.
+/// The built binary with fast Argon2 settings and quiet logs. Its mail goes to `./outbox`,
+/// the checkout, unless `LATCH_MAIL_OUTBOX` is set: [`Node::spawn`] gives each node a
+/// temporary one, and a command that mails must name one.
 pub fn latch_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_latch"));
     command

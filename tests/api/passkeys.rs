@@ -16,7 +16,7 @@ use crate::db_test;
 use crate::helpers::*;
 use crate::mfa::{code, enrolled};
 
-const ORIGIN: &str = "http://localhost";
+pub const ORIGIN: &str = "http://localhost";
 
 /// An application whose `public_url` names a domain, so passkeys are on.
 async fn spawn(backend: Backend) -> TestApp {
@@ -46,7 +46,7 @@ macro_rules! passkey_test {
 
 /// A software authenticator and the credentials it made, with the user handles the server
 /// gave them (a soft token keeps no user handle, which a browser would send).
-struct Device {
+pub struct Device {
     token: SoftPasskey,
     /// Whether it verifies the user (PIN or biometrics).
     verifies: bool,
@@ -54,7 +54,7 @@ struct Device {
 }
 
 impl Device {
-    fn new(verifies: bool) -> Self {
+    pub fn new(verifies: bool) -> Self {
         Device {
             token: SoftPasskey::new(true),
             verifies,
@@ -125,7 +125,7 @@ async fn register_start(client: &TestClient) -> Value {
 }
 
 /// Adds a passkey named `name` made by `device`; returns the `passkey` object.
-async fn add_passkey(client: &TestClient, device: &mut Device, name: &str) -> Value {
+pub async fn add_passkey(client: &TestClient, device: &mut Device, name: &str) -> Value {
     let options = register_start(client).await;
     let credential = device.create(ORIGIN, &options);
     let finish = client
@@ -207,7 +207,7 @@ async fn current_factors(client: &TestClient) -> (Vec<String>, bool) {
     (names, current["two_factor"] == true)
 }
 
-async fn send(
+pub async fn send(
     client: &TestClient,
     method: reqwest::Method,
     path: &str,
@@ -819,5 +819,26 @@ crate::backend_test! {
             (StatusCode::FORBIDDEN, "mfa_enrollment_required".into())
         );
         assert_eq!(app.new_client().login("sky", PASSWORD, false).await.status(), StatusCode::OK);
+    }
+}
+
+crate::backend_test! {
+    /// An administrator's reset (`latch user mfa-reset`) removes the passkeys too: a
+    /// required-role holder whose factor was a passkey signs in with the password alone again,
+    /// into the hold.
+    async fn a_reset_removes_the_passkey_and_holds_the_role_again(backend) {
+        let app = spawn_requiring_admins(backend).await;
+        let (rex, _) = crate::authz::admin_client(&app, "rex").await;
+        add_passkey(&rex, &mut Device::new(true), "Laptop").await;
+        assert_eq!(rex.get("/api/auth/sessions").await.status(), StatusCode::OK);
+        let reset = crate::authz::latch(&app, &["user", "mfa-reset", "rex"], None).await;
+        assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+        assert_eq!(rex.get("/api/auth/verify_auth").await.status(), StatusCode::UNAUTHORIZED);
+        let again = app.new_client();
+        assert_eq!(again.login("rex", PASSWORD, false).await.status(), StatusCode::OK);
+        assert_eq!(
+            error_code(again.get("/api/auth/sessions").await).await,
+            (StatusCode::FORBIDDEN, "mfa_enrollment_required".into())
+        );
     }
 }
