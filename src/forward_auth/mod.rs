@@ -172,14 +172,18 @@ pub fn groups(user: &AuthUser) -> Vec<String> {
 
 /// `<public_url><page>?next=<target>`: where a visitor is sent to sign in or add a factor.
 pub fn sign_in_location(state: &AppState, page: &str, target: &url::Url) -> String {
-    let public = state
+    let next: String = form_urlencoded::byte_serialize(target.as_str().as_bytes()).collect();
+    format!("{}{page}?next={next}", public_base(state))
+}
+
+/// `public_url` without a trailing slash, for appending a page's path.
+fn public_base(state: &AppState) -> &str {
+    state
         .config
         .public_url
         .as_deref()
         .unwrap_or_default()
-        .trim_end_matches('/');
-    let next: String = form_urlencoded::byte_serialize(target.as_str().as_bytes()).collect();
-    format!("{public}{page}?next={next}")
+        .trim_end_matches('/')
 }
 
 /// Where a signed-in visitor whose session lacks a second factor goes
@@ -189,15 +193,7 @@ pub fn second_factor_location(state: &AppState, identity: &Identity, target: &ur
     let missing = crate::mfa::gate::missing_factor(state, &identity.user);
     match missing {
         MissingFactor::SecondStep => sign_in_location(state, missing.page(), target),
-        MissingFactor::Enrolment => {
-            let public = state
-                .config
-                .public_url
-                .as_deref()
-                .unwrap_or_default()
-                .trim_end_matches('/');
-            format!("{public}{}", missing.page())
-        }
+        MissingFactor::Enrolment => format!("{}{}", public_base(state), missing.page()),
     }
 }
 
