@@ -12,7 +12,10 @@
 # whole CSRF + login exchange), the p99 of verify_auth on 16 connections alone and during a
 # 16-connection sign-in flood, peak RSS after 32 concurrent sign-ins, and the time from start
 # to the first answer of /readyz on an existing database.
-# Env: DURATION (10s), THREADS (2), CONNS (32), PEERS (1: bench ../shared/peers if present),
+# With ROUNDS=N (default 1) the floors and latch are measured alternately N times and each
+# ratio is the median of the rounds' ratios, with their range: on a shared machine the
+# floors themselves move between runs, and a ratio taken within one round cancels most of it.
+# Env: DURATION (10s), THREADS (2), CONNS (32), ROUNDS (1), PEERS (1: bench ../shared/peers if present),
 #      BUILD (1), LATCH_BIN (target/release/latch), FLOOD_NICE (unset: the sign-in flood's
 #      client runs at normal priority, like wrk).
 # Needs wrk, curl, python3 (and psql for postgres).
@@ -40,7 +43,6 @@ wrk_run() { # connections, then wrk args; prints "rps p99_ms"
 # --- floors
 "$target/release/examples/bare" 127.0.0.1:18081 >/dev/null & bench_track $!
 wait_up http://127.0.0.1:18081/healthz
-hash_floor=$("$target/release/examples/argon2_floor" 5 | awk '{print $3}')
 
 # --- latch: migrate, one user per sign-in thread, then a restart timed to /readyz
 export LATCH_LOG=warn
@@ -79,17 +81,40 @@ else:
 PY
 cookie=$(python3 "$work/signin.py" cookie)
 
-read -r floor_h _ < <(wrk_run "$conns" http://127.0.0.1:18081/healthz)
-read -r floor_v _ < <(wrk_run "$conns" http://127.0.0.1:18081/api/auth/verify_auth)
-read -r latch_h _ < <(wrk_run "$conns" http://127.0.0.1:18080/healthz)
-read -r latch_v _ < <(wrk_run "$conns" -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth)
-read -r _ p99_alone < <(wrk_run 16 -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth)
 secs=${duration%s}
-${FLOOD_NICE:+nice -n $FLOOD_NICE} python3 "$work/signin.py" flood 16 "$((secs + 2))" >"$work/flood16" & flood=$!
-sleep 1
-read -r _ p99_flood < <(wrk_run 16 -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth)
-wait "$flood"
-signins=$(python3 "$work/signin.py" flood 32 "$secs")
+rounds=${ROUNDS:-1}
+# One round: both floors and latch, alternating; appends to the arrays below.
+r_floor_h=(); r_floor_v=(); r_latch_h=(); r_latch_v=(); r_alone=(); r_flood=(); r_flood_s=()
+r_hash=(); r_signins=()
+for _ in $(seq 1 "$rounds"); do
+  read -r v _ < <(wrk_run "$conns" http://127.0.0.1:18081/healthz); r_floor_h+=("$v")
+  read -r v _ < <(wrk_run "$conns" http://127.0.0.1:18080/healthz); r_latch_h+=("$v")
+  read -r v _ < <(wrk_run "$conns" http://127.0.0.1:18081/api/auth/verify_auth); r_floor_v+=("$v")
+  read -r v _ < <(wrk_run "$conns" -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth); r_latch_v+=("$v")
+  read -r _ v < <(wrk_run 16 -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth); r_alone+=("$v")
+  ${FLOOD_NICE:+nice -n $FLOOD_NICE} python3 "$work/signin.py" flood 16 "$((secs + 2))" >"$work/flood16" & flood=$!
+  sleep 1
+  read -r _ v < <(wrk_run 16 -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth); r_flood+=("$v")
+  wait "$flood"; r_flood_s+=("$(cat "$work/flood16")")
+  r_hash+=("$("$target/release/examples/argon2_floor" 5 | awk '{print $3}')")
+  r_signins+=("$(python3 "$work/signin.py" flood 32 "$secs")")
+done
+# median of the values given
+median() { python3 -c 'import sys, statistics; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
+# median of the per-round ratios a[i]/b[i] ("a values" -- "b values"), with their range when N > 1
+ratios() {
+  python3 - "$@" <<'RATIO'
+import sys, statistics
+args = sys.argv[1:]; cut = args.index("--")
+r = [float(a) / float(b) for a, b in zip(args[:cut], args[cut + 1:])]
+m = f"{statistics.median(r):.2f}"
+print(m if len(r) == 1 else f"{m} ({min(r):.2f}-{max(r):.2f})")
+RATIO
+}
+floor_h=$(median "${r_floor_h[@]}"); floor_v=$(median "${r_floor_v[@]}")
+latch_h=$(median "${r_latch_h[@]}"); latch_v=$(median "${r_latch_v[@]}")
+p99_alone=$(median "${r_alone[@]}"); p99_flood=$(median "${r_flood[@]}")
+hash_floor=$(median "${r_hash[@]}"); signins=$(median "${r_signins[@]}")
 rss_kib=$(awk '/^VmHWM:/{print $2}' "/proc/$latch_pid/status")
 
 # --- the same latch with the opt-in session cache (session_cache_ms=1000): verify_auth only
@@ -99,20 +124,19 @@ wait_up http://127.0.0.1:18080/readyz
 read -r latch_vc _ < <(wrk_run "$conns" -H "Cookie: $cookie" http://127.0.0.1:18080/api/auth/verify_auth)
 kill "$latch_pid"; wait "$latch_pid" 2>/dev/null || true
 
-ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}')"; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%F); backend: $backend"
-echo "floors: bare axum /healthz $floor_h rps, bare axum JSON $floor_v rps, Argon2id $hash_floor verifies/s"
+echo "floors: bare axum /healthz $floor_h rps, bare axum JSON $floor_v rps, Argon2id $hash_floor verifies/s${ROUNDS:+ (medians of $rounds rounds)}"
 echo
 printf '| %-34s | %12s | %-26s |\n' "measure" "latch" "ratio / goal"
 printf '|%s|%s|%s|\n' "------------------------------------" "--------------" "----------------------------"
-printf '| %-34s | %12s | %-26s |\n' "/healthz rps" "$latch_h" "$(ratio "$latch_h" "$floor_h") x bare (goal >= 0.9)"
-printf '| %-34s | %12s | %-26s |\n' "verify_auth rps ($backend)" "$latch_v" "$(ratio "$latch_v" "$floor_v") x bare"
-printf '| %-34s | %12s | %-26s |\n' "  with session_cache_ms=1000" "$latch_vc" "$(ratio "$latch_vc" "$floor_v") x bare (opt-in)"
-printf '| %-34s | %12s | %-26s |\n' "sign-ins/s (32 concurrent)" "$signins" "$(ratio "$signins" "$hash_floor") x Argon2 (goal >= 0.85)"
+printf '| %-34s | %12s | %-26s |\n' "/healthz rps" "$latch_h" "$(ratios "${r_latch_h[@]}" -- "${r_floor_h[@]}") x bare (goal >= 0.9)"
+printf '| %-34s | %12s | %-26s |\n' "verify_auth rps ($backend)" "$latch_v" "$(ratios "${r_latch_v[@]}" -- "${r_floor_v[@]}") x bare"
+printf '| %-34s | %12s | %-26s |\n' "  with session_cache_ms=1000" "$latch_vc" "$(ratios "$latch_vc" -- "$floor_v") x bare (opt-in)"
+printf '| %-34s | %12s | %-26s |\n' "sign-ins/s (32 concurrent)" "$signins" "$(ratios "${r_signins[@]}" -- "${r_hash[@]}") x Argon2 (goal >= 0.85)"
 printf '| %-34s | %12s | %-26s |\n' "verify_auth p99 ms, 16 conns" "$p99_alone" ""
-printf '| %-34s | %12s | %-26s |\n' "  same during 16-conn sign-in flood" "$p99_flood" "$(ratio "$p99_flood" "$p99_alone") x (goal <= 3)"
-printf '| %-34s | %12s | %-26s |\n' "  sign-ins/s during that flood" "$(cat "$work/flood16")" ""
+printf '| %-34s | %12s | %-26s |\n' "  same during 16-conn sign-in flood" "$p99_flood" "$(ratios "${r_flood[@]}" -- "${r_alone[@]}") x (goal <= 3)"
+printf '| %-34s | %12s | %-26s |\n' "  sign-ins/s during that flood" "$(median "${r_flood_s[@]}")" ""
 printf '| %-34s | %12s | %-26s |\n' "peak RSS MiB (32 sign-ins)" "$((rss_kib / 1024))" "goal <= 100"
 printf '| %-34s | %12s | %-26s |\n' "start to /readyz ms" "$ready_ms" "goal <= 200"
 
