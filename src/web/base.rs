@@ -19,11 +19,6 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Base(Arc<str>);
 
-tokio::task_local! {
-    /// The request's [`Base`], for the error page, which is rendered where no request is at hand.
-    static CURRENT: Base;
-}
-
 impl Base {
     /// A prefix from a configured path (`/auth/` and `/auth` are the same; `/` is none).
     pub fn new(path: &str) -> Self {
@@ -52,10 +47,10 @@ impl Base {
     }
 
     /// The prefix when a latch route is being served, `None` on an application's own routes
-    /// (which latch's middleware does not wrap). A task-local rather than a request extension:
-    /// inserting an extension costs every request an allocation and a hash-map insert.
+    /// (which latch's middleware does not wrap). Kept in the request's scope (`web::scope`), also
+    /// for the error page, which is rendered where no request is at hand.
     pub fn of_latch_route() -> Option<Self> {
-        CURRENT.try_with(Clone::clone).ok()
+        super::scope::prefix().map(Self)
     }
 
     /// The prefix itself, `""` or like `/auth`.
@@ -95,7 +90,7 @@ impl Base {
 
     /// Runs `serve` with this prefix as [`Base::current`].
     pub async fn scope<F: std::future::Future<Output = Response>>(self, serve: F) -> Response {
-        CURRENT.scope(self, serve).await
+        super::scope::run(self.0, serve).await
     }
 }
 

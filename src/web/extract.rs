@@ -60,8 +60,9 @@ pub fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Optio
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<ActiveSession>);
 
-/// The session loaded for this request, kept in its extensions so that every extractor of
-/// the request shares one lookup, and behind an `Arc` so that sharing it copies nothing.
+/// The session loaded for this request, kept so that every extractor of the request shares
+/// one lookup (in the request's scope, `web::scope`, on latch's routes, in its extensions on an
+/// application's own), and behind an `Arc` so that sharing it copies nothing.
 #[derive(Clone)]
 struct LoadedSession(Arc<Option<ActiveSession>>);
 
@@ -70,6 +71,9 @@ async fn loaded_session(
     parts: &mut Parts,
     state: &AppState,
 ) -> Result<Arc<Option<ActiveSession>>, Rejection> {
+    if let Some(cached) = super::scope::session() {
+        return Ok(cached);
+    }
     if let Some(LoadedSession(cached)) = parts.extensions.get::<LoadedSession>() {
         return Ok(Arc::clone(cached));
     }
@@ -87,7 +91,9 @@ async fn loaded_session(
         }
     };
     let session = Arc::new(session);
-    parts.extensions.insert(LoadedSession(Arc::clone(&session)));
+    if !super::scope::keep_session(&session) {
+        parts.extensions.insert(LoadedSession(Arc::clone(&session)));
+    }
     Ok(session)
 }
 

@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod peer;
 pub mod roles;
+mod scope;
 pub mod view;
 
 use axum::http::Uri;
