@@ -66,6 +66,12 @@ impl ActiveSession {
         &self.token
     }
 
+    /// The credential generation the session was made under: a signed-in session counts only
+    /// while it is its user's.
+    pub fn credential_gen(&self) -> i64 {
+        self.record.credential_gen
+    }
+
     /// How the session was made.
     pub fn factors(&self) -> Factors {
         Factors::parse(&self.record.factors)
@@ -332,20 +338,27 @@ async fn insert_session(
     })
 }
 
-/// Starts a new signed-in session for user `id` as stored now (an administrator whose own
-/// sessions a change of theirs just ended); `None` when the user is gone.
+/// Starts a new signed-in session for user `id` as stored now, in place of `current` (an
+/// administrator whose own sessions a change of theirs just ended): made by the factors
+/// `current` proved (a two-factor session stays two-factor), and "remember me" as it was.
+/// `None` when the user is gone.
 pub async fn reissue(
     state: &AppState,
     id: i64,
-    remember: bool,
+    current: Option<&ActiveSession>,
     client: &ClientInfo,
 ) -> Result<Option<NewSession>, StoreError> {
-    match crate::store::users::find_by_id(&state.db, id).await? {
-        Some(record) => Ok(Some(
-            start(state, Some(&record), remember, client, None).await?,
-        )),
-        None => Ok(None),
-    }
+    let Some(record) = crate::store::users::find_by_id(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let factors = current
+        .map(ActiveSession::factors)
+        .filter(|f| f.iter().next().is_some())
+        .unwrap_or_else(|| Factors::one(Factor::Password, state.clock.now()));
+    let remember = current.is_some_and(ActiveSession::remember);
+    Ok(Some(
+        start_with(state, Some(&record), &factors, remember, client, None).await?,
+    ))
 }
 
 /// The session that replaces `current` once user `id` added a second factor (TOTP confirmed,

@@ -137,24 +137,24 @@ pub(super) struct Applied {
     pub(super) new_session: Option<NewSession>,
 }
 
-/// Who makes a change: the admin, where from, and whether their session is a "remember me"
-/// one (kept when their own session has to be replaced).
+/// Who makes a change: the admin, where from, and their session (whose factors and "remember
+/// me" the replacement keeps when their own sessions end).
 pub(super) struct Actor<'a> {
     pub(super) user: &'a AuthUser,
     pub(super) client: &'a ClientInfo,
-    pub(super) remember: bool,
+    pub(super) session: Option<&'a ActiveSession>,
 }
 
 impl<'a> Actor<'a> {
     pub(super) fn new(
         user: &'a AuthUser,
         client: &'a ClientInfo,
-        session: Option<&ActiveSession>,
+        session: Option<&'a ActiveSession>,
     ) -> Self {
         Self {
             user,
             client,
-            remember: session.is_some_and(ActiveSession::remember),
+            session,
         }
     }
 }
@@ -172,7 +172,7 @@ pub(super) async fn apply(
     let Actor {
         user: actor,
         client,
-        remember,
+        session,
     } = *actor;
     let outcome = crate::admin::change_user(state, AdminActor::User(actor), id, change, client)
         .await
@@ -208,7 +208,7 @@ pub(super) async fn apply(
         })?;
     let mut new_session = None;
     if id == actor.id && outcome.sessions_ended > 0 && outcome.after.is_some() {
-        new_session = sessions::reissue(state, id, remember, client).await?;
+        new_session = sessions::reissue(state, id, session, client).await?;
     }
     Ok(Applied {
         outcome,

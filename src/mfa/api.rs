@@ -103,13 +103,14 @@ pub(crate) async fn status(
     })))
 }
 
-/// `POST /api/auth/mfa`: the second step of a sign-in.
+/// `POST /api/auth/mfa`: the second step of a sign-in, or a step-up of a signed-in session
+/// that lacks a second factor its user has ([`mfa::waiting`]).
 #[utoipa::path(
     post, path = "/api/auth/mfa", tag = "mfa", params(CsrfHeader),
     request_body(content((SecondStepInput = "application/json"), (SecondStepInput = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, description = "Signed in under a new session id.", body = UserEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie."))),
-        (status = 401, description = "`invalid_code`: wrong, used or malformed code; `mfa_not_pending`: no sign-in waiting for a second factor (or older than 5 minutes).", body = ErrorBody),
+        (status = 200, description = "Signed in under a new session id (for a step-up: the session's factors plus this one).", body = UserEnvelope, headers(("X-CSRF-Token" = String, description = "The CSRF token of the new session."), ("Set-Cookie" = String, description = "The new session cookie."))),
+        (status = 401, description = "`invalid_code`: wrong, used or malformed code; `mfa_not_pending`: no sign-in waiting for a second factor (or older than 5 minutes), and no signed-in session lacking one the user has.", body = ErrorBody),
         (status = 422, description = "`validation_failed`: no code, or one over 64 characters.", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: too many wrong codes or passwords for the account.", body = ErrorBody, headers(("Retry-After" = i64, description = "Seconds to wait."))),
     ),

@@ -30,9 +30,9 @@ pub const SECOND_STEP_PAGE: &str = "/login/mfa";
 /// What a signed-in user whose session lacks a second factor must do to get one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingFactor {
-    /// Sign in again through the second step: they have a factor a sign-in asks for.
+    /// Prove one they have on the second step's page (a step-up, [`super::waiting`]).
     SecondStep,
-    /// Set one up first: a sign-in would not ask them for one.
+    /// Set one up first: they have none.
     Enrolment,
 }
 
@@ -46,12 +46,12 @@ impl MissingFactor {
     }
 }
 
-/// Where `user`, signed in without a second factor, goes for one: the second step when their
-/// password sign-in asks for one ([`super::has_second_step`]: TOTP, or a passkey of a
-/// `require_mfa_roles` holder), else enrolment. Forward-auth and `latch access check` both ask
-/// here, so they cannot disagree.
+/// Where `user`, signed in without a second factor, goes for one: the second step when they
+/// have one ([`super::has_second_factor`]: TOTP, or a passkey), where the session can add it;
+/// else enrolment. Forward-auth and `latch access check` both ask here, so they cannot
+/// disagree.
 pub fn missing_factor(state: &AppState, user: &AuthUser) -> MissingFactor {
-    if super::has_second_step(state, user) {
+    if super::has_second_factor(state, user) {
         MissingFactor::SecondStep
     } else {
         MissingFactor::Enrolment

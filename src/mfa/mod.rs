@@ -211,31 +211,39 @@ pub async fn check_code(
 /// whose second factor is a passkey: only the passkey (so the password alone never signs such
 /// a user in). Everyone else: none, whatever passkeys they have.
 pub fn methods(state: &AppState, user: &UserRecord) -> Vec<&'static str> {
-    if user.mfa_enabled {
-        let mut methods = vec!["totp", "recovery_code"];
-        if has_usable_passkey(state, user.passkey_count) {
-            methods.push("passkey");
-        }
-        return methods;
-    }
     if second_step_required(state, user) {
-        return vec!["passkey"];
+        factor_methods(state, user.mfa_enabled, user.passkey_count)
+    } else {
+        Vec::new()
     }
-    Vec::new()
+}
+
+/// Every second factor a user can prove here: a TOTP or recovery code when TOTP is on, a
+/// passkey when they have one that can sign in.
+fn factor_methods(state: &AppState, mfa_enabled: bool, passkey_count: i64) -> Vec<&'static str> {
+    let mut methods = Vec::new();
+    if mfa_enabled {
+        methods.extend(["totp", "recovery_code"]);
+    }
+    if has_usable_passkey(state, passkey_count) {
+        methods.push("passkey");
+    }
+    methods
 }
 
 /// Whether a right password must be followed by a second step ([`methods`] is not empty),
-/// without listing the methods.
+/// without listing the methods: TOTP, or a passkey of a `require_mfa_roles` holder.
 pub fn second_step_required(state: &AppState, user: &UserRecord) -> bool {
-    user.mfa_enabled || has_second_step(state, &AuthUser::from(user))
+    user.mfa_enabled
+        || (has_usable_passkey(state, user.passkey_count)
+            && role_requires_second_factor(state, &AuthUser::from(user)))
 }
 
-/// [`second_step_required`] for a signed-in user: whether their password sign-in asks for a
-/// second step, so a session without one can get it there ([`gate::missing_factor`]).
-pub fn has_second_step(state: &AppState, user: &AuthUser) -> bool {
-    user.mfa_enabled
-        || (role_requires_second_factor(state, user)
-            && has_usable_passkey(state, user.passkey_count))
+/// Whether `user` has a second factor at all (TOTP, or a passkey that can sign in here),
+/// whether or not their password sign-in asks for it: a signed-in session made without one
+/// can add it on the second step's page ([`waiting`]).
+pub fn has_second_factor(state: &AppState, user: &AuthUser) -> bool {
+    user.mfa_enabled || has_usable_passkey(state, user.passkey_count)
 }
 
 /// Whether a user with `passkey_count` passkeys has one that can sign in here (passkeys are
@@ -266,8 +274,88 @@ pub async fn begin_sign_in(
     sessions::start_pending(state, user, remember, client, previous).await
 }
 
-/// The second step: checks the code against the pending sign-in of `session` and, when
-/// right, starts the signed-in session (a new id) made by the password and this factor.
+/// What a session may take the second step for, and what it has proved so far.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// The user who takes it.
+    pub user_id: i64,
+    /// Whether it adds a factor to a signed-in session (a step-up) rather than completing a
+    /// pending sign-in.
+    pub step_up: bool,
+    credential_gen: i64,
+    factors: Factors,
+    remember: bool,
+}
+
+impl Waiting {
+    /// The methods the second step offers `user` (the one [`Self::user_id`] names, as stored
+    /// now): for a pending sign-in what its password step asked for ([`methods`]); for a
+    /// step-up every second factor the user has. Empty when nothing can complete it, e.g.
+    /// after a second-factor reset.
+    pub fn methods(&self, state: &AppState, user: &UserRecord) -> Vec<&'static str> {
+        if self.step_up {
+            factor_methods(state, user.mfa_enabled, user.passkey_count)
+        } else {
+            methods(state, user)
+        }
+    }
+
+    /// The factors of the session that completes it: those proved so far and `factor`, now;
+    /// `None` when `factor` was already proved (the same key twice is still one factor).
+    pub fn with(&self, factor: Factor, now: crate::clock::Timestamp) -> Option<Factors> {
+        self.factors
+            .proven_at(factor)
+            .is_none()
+            .then(|| self.factors.clone().and(factor, now))
+    }
+
+    /// Whether the session may still complete it for `user` as stored now: no reset, lock or
+    /// credential change since it was made.
+    pub fn still_valid(&self, user: &UserRecord) -> bool {
+        user.id == self.user_id && user.credential_gen == self.credential_gen && !user.locked
+    }
+
+    /// "Remember me" for the session that completes it.
+    pub fn remember(&self) -> bool {
+        self.remember
+    }
+}
+
+/// The second step `session` may take at `now`: completing its pending sign-in (a right
+/// password, at most [`sessions::PENDING_TTL`] ago), or a step-up of a signed-in session made
+/// without a second factor whose user has one ([`has_second_factor`]), such as a session from
+/// before a `two_factor` rule or a passkey sign-in without user verification. Without a
+/// step-up, forward-auth's redirect to the second step would send such a session round in a
+/// loop (`/login/mfa` → `/login` → the protected URL).
+pub fn waiting(
+    state: &AppState,
+    session: &ActiveSession,
+    now: crate::clock::Timestamp,
+) -> Option<Waiting> {
+    if let Some(pending) = session.pending(now) {
+        return Some(Waiting {
+            user_id: pending.user_id,
+            step_up: false,
+            credential_gen: pending.credential_gen,
+            factors: Factors::one(Factor::Password, pending.since),
+            remember: pending.remember,
+        });
+    }
+    let user = session.user()?;
+    let factors = session.factors();
+    (!factors.two_factor() && has_second_factor(state, &user)).then(|| Waiting {
+        user_id: user.id,
+        step_up: true,
+        credential_gen: session.credential_gen(),
+        factors,
+        remember: session.remember(),
+    })
+}
+
+/// The second step: checks the code against what `session` is waiting for ([`waiting`]) and,
+/// when right, starts the signed-in session (a new id) made by the factors proved before and
+/// this one: the password and the code for a pending sign-in, the session's factors and the
+/// code for a step-up.
 pub async fn complete_sign_in(
     state: &AppState,
     session: Option<&ActiveSession>,
@@ -276,35 +364,38 @@ pub async fn complete_sign_in(
     client: &ClientInfo,
 ) -> Result<(UserRecord, NewSession), MfaError> {
     let now = state.clock.now();
-    let pending = session
-        .and_then(|s| s.pending(now))
+    let waiting = session
+        .and_then(|s| waiting(state, s, now))
         .ok_or(MfaError::NotPending)?;
     let typed = read_code(code, recovery_code).map_err(MfaError::Validation)?;
-    let user = users::find_by_id(&state.db, pending.user_id)
+    let user = users::find_by_id(&state.db, waiting.user_id)
         .await?
         .ok_or(MfaError::NotPending)?;
-    // A reset, lock or second-factor reset since the password step ends the pending sign-in.
-    if user.credential_gen != pending.credential_gen
-        || user.locked
-        || !second_step_required(state, &user)
-    {
+    // A reset, lock or second-factor reset since the password step (or the session) ends it.
+    if !waiting.still_valid(&user) || waiting.methods(state, &user).is_empty() {
         return Err(MfaError::NotPending);
     }
-    // A user whose second step is a passkey has no code to check: any code is wrong (and
+    // A user whose second factor is a passkey has no code to check: any code is wrong (and
     // counted as such below).
     let factor = check_code(state, (user.id, &user.username), &typed, client).await?;
     throttle::clear(state, &throttle::user_key(user.id)).await?;
-    let factors = Factors::one(Factor::Password, pending.since).and(factor, now);
+    // A code proves TOTP or a recovery code, which a session lacking a second factor cannot
+    // have proved already.
+    let factors = waiting.with(factor, now).ok_or(MfaError::NotPending)?;
     let new = sessions::start_with(
         state,
         Some(&user),
         &factors,
-        pending.remember,
+        waiting.remember(),
         client,
         session,
     )
     .await?;
-    let detail = format!("second_factor={}", factor.as_str());
+    let detail = if waiting.step_up {
+        format!("second_factor={} step_up", factor.as_str())
+    } else {
+        format!("second_factor={}", factor.as_str())
+    };
     audit::record(
         state,
         Event::SignIn,
@@ -314,7 +405,12 @@ pub async fn complete_sign_in(
         Some(&detail),
     )
     .await;
-    metrics::counter!("latch_sign_ins_total", "outcome" => "success_mfa").increment(1);
+    let outcome = if waiting.step_up {
+        "success_step_up"
+    } else {
+        "success_mfa"
+    };
+    metrics::counter!("latch_sign_ins_total", "outcome" => outcome).increment(1);
     Ok((user, new))
 }
 

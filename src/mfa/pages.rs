@@ -90,30 +90,35 @@ fn refusal(e: impl Into<ApiError>, code_field: &str) -> Result<Refusal, HtmlErro
 
 // ---- /login/mfa ----
 
-/// `next`, and what the waiting user can finish with ([`mfa::methods`]): the code field when
-/// they have TOTP (`codes`), the passkey button when a passkey can do it (`passkey`), and
-/// where a passkey sign-in goes (where the form would). A user whose only second factor is a
-/// passkey (a `require_mfa_roles` role without TOTP) gets the button alone.
+/// `next`, and what the waiting user can finish with ([`mfa::Waiting::methods`]): the code
+/// field when they have TOTP (`codes`), the passkey button when a passkey can do it
+/// (`passkey`), and where a passkey sign-in goes (where the form would). A user whose only
+/// second factor is a passkey gets the button alone. `step_up` when a signed-in session adds
+/// the factor (the wording differs).
 async fn passkey_context(
     state: &AppState,
     base: &Base,
     session: &crate::sessions::ActiveSession,
     next: Option<String>,
 ) -> Result<minijinja::Value, HtmlError> {
-    let methods = match session.pending(state.clock.now()) {
-        Some(p) => match crate::store::users::find_by_id(&state.db, p.user_id).await? {
-            Some(user) => mfa::methods(state, &user),
+    let waiting = mfa::waiting(state, session, state.clock.now());
+    let methods = match &waiting {
+        Some(w) => match crate::store::users::find_by_id(&state.db, w.user_id).await? {
+            Some(user) => w.methods(state, &user),
             None => Vec::new(),
         },
         None => Vec::new(),
     };
+    let step_up = waiting.is_some_and(|w| w.step_up);
     let passkey = methods.contains(&"passkey");
     // Without a method the code form stays, as before: posting it says what is wrong.
     let codes = methods.contains(&"totp") || !passkey;
     let after = NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains);
-    Ok(context! { next, passkey, codes, after_sign_in => after.as_str() })
+    Ok(context! { next, passkey, codes, step_up, after_sign_in => after.as_str() })
 }
 
+/// The second step's form, for a pending sign-in or a step-up ([`mfa::waiting`]). A session
+/// with nothing to add goes on to `next` when signed in, to `/login` when not.
 async fn second_step_get(
     State(state): State<AppState>,
     base: Base,
@@ -123,11 +128,15 @@ async fn second_step_get(
 ) -> HtmlResult {
     let next = safe_next(&state, view::query_param(raw.as_deref(), "next").as_deref());
     let now = state.clock.now();
-    let Some(session) = session.filter(|s| s.pending(now).is_some()) else {
-        return Ok(see_other(&login_path(&base, next.as_deref()), &[]));
+    let session = match session {
+        Some(s) if mfa::waiting(&state, &s, now).is_some() => s,
+        other => {
+            let to = elsewhere(&state, &base, other.as_ref(), next.as_deref());
+            return Ok(see_other(&to, &[]));
+        }
     };
     let frame = Frame {
-        user: None,
+        user: session.user(),
         csrf_token: Some(session.csrf_token()),
         flash: view::read_flash(&headers),
         base: base.clone(),
@@ -142,6 +151,23 @@ async fn second_step_get(
         None,
         extra,
     )
+}
+
+/// Where a session that has no second step to take goes instead: on to `next` (or the
+/// dashboard) when signed in, to `/login` keeping `next` when not.
+fn elsewhere(
+    state: &AppState,
+    base: &Base,
+    session: Option<&crate::sessions::ActiveSession>,
+    next: Option<&str>,
+) -> String {
+    if session.is_some_and(|s| s.user().is_some()) {
+        NextPath::or_dashboard_with(next, base.as_str(), &state.return_domains)
+            .as_str()
+            .to_owned()
+    } else {
+        login_path(base, next)
+    }
 }
 
 async fn second_step_post(
@@ -162,17 +188,25 @@ async fn second_step_post(
         &client,
     )
     .await;
+    let flash = if session.as_ref().is_some_and(|s| s.user().is_some()) {
+        "step_up"
+    } else {
+        "signed_in"
+    };
     match outcome {
         Ok((_, new)) => Ok(see_other(
             NextPath::or_dashboard_with(next.as_deref(), base.as_str(), &state.return_domains)
                 .as_str(),
-            &[new.set_cookie, view::flash_cookie(&state, "signed_in")],
+            &[new.set_cookie, view::flash_cookie(&state, flash)],
         )),
-        Err(MfaError::NotPending) => Ok(see_other(&login_path(&base, next.as_deref()), &[])),
+        Err(MfaError::NotPending) => Ok(see_other(
+            &elsewhere(&state, &base, session.as_ref(), next.as_deref()),
+            &[],
+        )),
         Err(e) => {
             let shown = refusal(e, "code")?;
             let frame = Frame {
-                user: None,
+                user: session.as_ref().and_then(|s| s.user()),
                 csrf_token: session.as_ref().map(|s| s.csrf_token()),
                 flash: None,
                 base: base.clone(),

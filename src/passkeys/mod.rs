@@ -493,28 +493,41 @@ async fn sign_in(
     } else {
         Factor::SecurityKey
     };
-    let (factors, remember) = match pending {
-        Some(pending) => {
+    let waiting = session.and_then(|s| crate::mfa::waiting(state, s, now));
+    let (factors, remember) = match waiting {
+        Some(pending) if !pending.step_up => {
             if pending.user_id != user.id {
                 return Err(refused("passkey of another user than the pending sign-in"));
             }
-            if pending.credential_gen != user.credential_gen {
+            if !pending.still_valid(&user) {
                 return Err(refused("credentials changed since the password step"));
             }
-            let factors = Factors::one(Factor::Password, pending.since).and(factor, now);
-            (factors, pending.remember)
+            let factors = pending
+                .with(factor, now)
+                .ok_or_else(|| refused("factor already proved"))?;
+            (factors, pending.remember())
         }
-        None => {
-            // Without user verification a passkey is one factor (possession): it cannot be
-            // the whole sign-in of an account whose password must be followed by a second
-            // step (TOTP on, or a `require_mfa_roles` role with a passkey as its factor).
-            if factor == Factor::SecurityKey && crate::mfa::second_step_required(state, &user) {
-                return Err(refused(
-                    "no user verification, and the account has a second factor",
-                ));
+        // A step-up: the signed-in user's own passkey adds its factor to their session's
+        // (a password and a key without user verification make two), unless the session
+        // was made by this same factor. Anyone else's passkey signs its owner in instead.
+        step_up => match step_up
+            .filter(|w| w.still_valid(&user))
+            .and_then(|w| Some((w.with(factor, now)?, w.remember())))
+        {
+            Some(added) => added,
+            None => {
+                // Without user verification a passkey is one factor (possession): it cannot
+                // be the whole sign-in of an account whose password must be followed by a
+                // second step (TOTP on, or a `require_mfa_roles` role with a passkey as its
+                // factor).
+                if factor == Factor::SecurityKey && crate::mfa::second_step_required(state, &user) {
+                    return Err(refused(
+                        "no user verification, and the account has a second factor",
+                    ));
+                }
+                (Factors::one(factor, now), remember)
             }
-            (Factors::one(factor, now), remember)
-        }
+        },
     };
     if user.locked {
         return Err(PasskeyError::Locked);

@@ -62,6 +62,7 @@ const FLASH_COOKIE: &str = "latch_flash";
 const FLASHES: &[(&str, &str)] = &[
     ("signed_out", "You have been signed out."),
     ("signed_in", "Welcome back! You are signed in."),
+    ("step_up", "Second factor confirmed."),
     ("welcome", "Your account is ready and you are signed in."),
     (
         "password_reset",

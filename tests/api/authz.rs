@@ -760,7 +760,7 @@ db_test! {
 }
 
 /// Creates a role straight in the store.
-async fn admin_role_add(app: &TestApp, name: &str) {
+pub async fn admin_role_add(app: &TestApp, name: &str) {
     admin::add_role(&app.db, &RoleName::parse(name).unwrap(), 0)
         .await
         .unwrap();

@@ -272,6 +272,103 @@ backend_test! {
 }
 
 backend_test! {
+    /// A signed-in session made without a second factor, of a user who has one, adds it on
+    /// the second step's page (or with `POST /api/auth/mfa`): forward-auth sends it there,
+    /// and the page no longer sends a signed-in session on to `/login`, which sent it back to
+    /// the protected URL, round and round.
+    async fn a_session_lacking_the_second_factor_adds_it_on_the_second_step(backend) {
+        let app = spawn(backend, true).await;
+        let (tess, secret, recovery) = crate::mfa::enrolled(&app, "tess").await;
+        let secure = "http://app.example.test/secure/page";
+        let page = "http://app.example.test/page";
+        set_session_factors(&app, "password:1700000000").await;
+        let next: String = form_urlencoded::byte_serialize(secure.as_bytes()).collect();
+        let step = format!("/login/mfa?next={next}");
+        let r = ask(&tess, "/auth/forward", secure, &[]).await;
+        assert_eq!((r.status(), location(&r)), (StatusCode::FOUND, Some(format!("{}{step}", app.addr))));
+
+        let shown = tess.get(&step).await;
+        assert_eq!(shown.status(), StatusCode::OK, "the form, not a redirect");
+        let html = shown.text().await.unwrap();
+        assert!(html.contains("Confirm your second factor") && html.contains("name=\"code\""), "{html}");
+        let csrf = extract_meta_csrf(&html).unwrap();
+        // A wrong code is refused at its field, and the session stays as it was.
+        let fields = [("csrf_token", csrf.as_str()), ("next", secure), ("code", "999999x")];
+        let wrong = tess.post_form("/login/mfa", &fields).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert!(wrong.text().await.unwrap().contains("id=\"code-error\""));
+        assert_eq!(ask(&tess, "/auth/check", secure, &[]).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ask(&tess, "/auth/check", page, &[]).await.status(), StatusCode::OK);
+
+        let old_cookie = tess.session_cookie().unwrap();
+        let right = crate::mfa::code(&app, &secret, 1);
+        let fields = [("csrf_token", csrf.as_str()), ("next", secure), ("code", right.as_str())];
+        let done = tess.post_form("/login/mfa", &fields).await;
+        assert_eq!((done.status(), location(&done)), (StatusCode::SEE_OTHER, Some(secure.to_owned())));
+        assert_eq!(ask(&tess, "/auth/check", secure, &[]).await.status(), StatusCode::OK);
+        let current = current_session(&tess).await;
+        assert_eq!(current["two_factor"], true, "{current}");
+        // Re-issued under a new id: the one-factor cookie is dead.
+        let replayed = tess.get_with_cookie("/api/auth/verify_auth", &old_cookie).await;
+        assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+
+        // Nothing left to add: the page goes on to `next`, the API says nothing is pending.
+        assert_redirect(&tess.get(&step).await, secure);
+        let again = tess.post_json("/api/auth/mfa", &json!({ "code": right })).await;
+        assert_eq!(error_code(again).await, (StatusCode::UNAUTHORIZED, "mfa_not_pending".into()));
+
+        // The API adds it the same way, here with a recovery code.
+        set_session_factors(&app, "password:1700000000").await;
+        assert_eq!(ask(&tess, "/auth/check", secure, &[]).await.status(), StatusCode::UNAUTHORIZED);
+        let api = tess.post_json("/api/auth/mfa", &json!({ "recovery_code": recovery[0] })).await;
+        assert_eq!(api.status(), StatusCode::OK);
+        assert_eq!(ask(&tess, "/auth/check", secure, &[]).await.status(), StatusCode::OK);
+        let factors = current_session(&tess).await["factors"].clone();
+        let names: Vec<&str> = factors.as_array().unwrap().iter().map(|f| f["factor"].as_str().unwrap()).collect();
+        assert_eq!(names, ["password", "recovery_code"]);
+    }
+}
+
+backend_test! {
+    /// A user whose second factor is a passkey (no role requires one) and who signed in with
+    /// the password is sent to the second step by a `two_factor` rule, not to enrolment, and
+    /// their own passkey there adds its factor to the session: a password and a key without
+    /// user verification make two.
+    async fn a_passkey_adds_the_second_factor_to_a_password_session(backend) {
+        let app = spawn_requiring_admins(backend).await;
+        let quinn = app.new_client();
+        quinn.signup("quinn", "quinn@example.com", PASSWORD).await;
+        let mut key = Device::new(false);
+        add_passkey(&quinn, &mut key, "Security key").await;
+        quinn.logout().await;
+        assert_eq!(quinn.login("quinn", PASSWORD, false).await.status(), StatusCode::OK, "no second step asked");
+        let secure = "http://app.example.test/secure/page";
+        let next: String = form_urlencoded::byte_serialize(secure.as_bytes()).collect();
+        let r = ask(&quinn, "/auth/check", secure, &[]).await;
+        assert_eq!(location(&r), Some(format!("{ORIGIN}/login/mfa?next={next}")));
+        let html = quinn.get(&format!("/login/mfa?next={next}")).await.text().await.unwrap();
+        assert!(html.contains("data-passkey-second-step") && !html.contains("name=\"code\""), "{html}");
+
+        assert_eq!(crate::passkeys::passkey_sign_in(&quinn, &mut key).await.status(), StatusCode::OK);
+        assert_eq!(
+            crate::passkeys::current_factors(&quinn).await,
+            (vec!["password".to_owned(), "security_key".to_owned()], true)
+        );
+        assert_eq!(ask(&quinn, "/auth/check", secure, &[]).await.status(), StatusCode::OK);
+        // Signing in anew with the key makes a one-factor session, and the same key once
+        // more proves nothing new: still one factor, not two.
+        for _ in 0..2 {
+            assert_eq!(crate::passkeys::passkey_sign_in(&quinn, &mut key).await.status(), StatusCode::OK);
+            assert_eq!(
+                crate::passkeys::current_factors(&quinn).await,
+                (vec!["security_key".to_owned()], false)
+            );
+        }
+        assert_eq!(ask(&quinn, "/auth/check", secure, &[]).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+backend_test! {
     async fn an_untrusted_peer_gets_identity_only(backend) {
         let app = spawn(backend, false).await;
         let anon = app.new_client();

@@ -888,3 +888,28 @@ impl Drop for PgGuard {
         drop_postgres_database(&self.0);
     }
 }
+
+db_test! {
+    /// An administrator with TOTP who changes their own roles gets a new session id (S2)
+    /// made by the same two factors, not a password-only one that a `two_factor` rule would
+    /// turn away.
+    async fn an_admin_changing_their_own_roles_keeps_the_sessions_second_factor(app) {
+        let (boss, secret, _) = enrolled(&app, "boss").await;
+        let me: Value = boss.get("/api/auth/verify_auth").await.json().await.unwrap();
+        let id = me["user"]["id"].as_i64().unwrap();
+        crate::authz::grant(&app.db, id, "admin").await;
+        crate::authz::admin_role_add(&app, "editor").await;
+        // The grant ended the session: sign in again, with both factors.
+        assert_eq!(boss.login("boss", PASSWORD, false).await.status(), StatusCode::ACCEPTED);
+        let second = boss.post_json("/api/auth/mfa", &json!({ "code": code(&app, &secret, 1) })).await;
+        assert_eq!(second.status(), StatusCode::OK);
+        let old = boss.session_cookie().unwrap();
+        let path = format!("/api/admin/users/{id}");
+        let body = json!({ "role": "editor" });
+        let changed = crate::authz::call(&boss, reqwest::Method::PATCH, &path, Some(&body)).await;
+        assert_eq!(changed.status(), StatusCode::OK);
+        assert_ne!(boss.session_cookie().unwrap(), old, "a new session id");
+        let current = current_session(&boss).await;
+        assert_eq!(current["two_factor"], true, "{current}");
+    }
+}

@@ -157,7 +157,7 @@ async fn login_finish(client: &TestClient, credential: &Value) -> reqwest::Respo
 }
 
 /// A whole passkey sign-in of `client` with `device`'s first passkey.
-async fn passkey_sign_in(client: &TestClient, device: &mut Device) -> reqwest::Response {
+pub async fn passkey_sign_in(client: &TestClient, device: &mut Device) -> reqwest::Response {
     let options = login_start(client).await;
     login_finish(client, &device.get(ORIGIN, &options, 0)).await
 }
@@ -196,7 +196,7 @@ async fn passkeys_of(client: &TestClient) -> Vec<Value> {
 }
 
 /// The factors of the client's current session.
-async fn current_factors(client: &TestClient) -> (Vec<String>, bool) {
+pub async fn current_factors(client: &TestClient) -> (Vec<String>, bool) {
     let current = current_session(client).await;
     let names = current["factors"]
         .as_array()
