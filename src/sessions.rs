@@ -297,13 +297,20 @@ async fn insert_session(
     client: &ClientInfo,
     previous: Option<&ActiveSession>,
 ) -> Result<NewSession, StoreError> {
-    if let Some(previous) = previous {
-        store::delete_by_hash(&state.db, &previous.token.hash()).await?;
-    }
     let token = SecretToken::generate().map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let now = state.clock.now();
     let user_id = user.map(|u| u.id);
-    let id = store::insert(&state.db, &token.hash(), holder, remember, now, client).await?;
+    let replacing = previous.map(|p| p.token.hash());
+    let id = store::insert(
+        &state.db,
+        &token.hash(),
+        holder,
+        remember,
+        now,
+        client,
+        replacing.as_ref(),
+    )
+    .await?;
     let (credential_gen, factors, pending_user_id, pending_remember) = match holder {
         Holder::Anonymous => (0, String::new(), None, false),
         Holder::User(_, gen, factors) => (gen, factors.to_owned(), None, false),

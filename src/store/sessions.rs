@@ -70,7 +70,9 @@ pub enum Holder<'a> {
     Pending(i64, i64, bool),
 }
 
-/// Stores a new session and returns its public id.
+/// Stores a new session and returns its public id, deleting the session `replacing` (a
+/// rotation) first. On PostgreSQL both are one statement: a rotation at every sign-in, and
+/// a round trip costs the database's CPU on the cores that also hash the passwords.
 pub async fn insert(
     db: &Db,
     hash: &TokenHash,
@@ -78,28 +80,47 @@ pub async fn insert(
     remember: bool,
     now: Timestamp,
     client: &ClientInfo,
+    replacing: Option<&TokenHash>,
 ) -> Result<i64, StoreError> {
-    let sql = "INSERT INTO sessions (token_hash, user_id, remember, created_at, last_seen_at, ip, \
-               user_agent, credential_gen, factors, pending_user_id, pending_remember) \
-               VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+    const INSERT: &str = "INSERT INTO sessions (token_hash, user_id, remember, created_at, \
+         last_seen_at, ip, user_agent, credential_gen, factors, pending_user_id, pending_remember) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+    const PG_ROTATE: &str = "WITH gone AS (DELETE FROM sessions WHERE token_hash = $11) \
+         INSERT INTO sessions (token_hash, user_id, remember, created_at, \
+         last_seen_at, ip, user_agent, credential_gen, factors, pending_user_id, pending_remember) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
     let (user, gen, factors, pending, pending_remember) = match holder {
         Holder::Anonymous => (None, 0, "", None, false),
         Holder::User(id, gen, factors) => (Some(id), gen, factors, None, false),
         Holder::Pending(id, gen, remember) => (None, gen, "", Some(id), remember),
     };
-    let (id,): (i64,) = db_run!(db, |pool| sqlx::query_as(sql)
-        .bind(hash.as_bytes())
-        .bind(user)
-        .bind(remember)
-        .bind(now)
-        .bind(client.ip.as_deref())
-        .bind(client.user_agent.as_deref())
-        .bind(gen)
-        .bind(factors)
-        .bind(pending)
-        .bind(pending_remember)
-        .fetch_one(pool)
-        .await)?;
+    let (sql, old) = match (db, replacing) {
+        (Db::Postgres(_), Some(old)) => (PG_ROTATE, Some(old.as_bytes())),
+        (Db::Sqlite(_), Some(old)) => {
+            // In-process: no round trip to save.
+            delete_by_hash(db, old).await?;
+            (INSERT, None)
+        }
+        (_, None) => (INSERT, None),
+    };
+    let (id,): (i64,) = db_run!(db, |pool| {
+        let query = sqlx::query_as(sql)
+            .bind(hash.as_bytes())
+            .bind(user)
+            .bind(remember)
+            .bind(now)
+            .bind(client.ip.as_deref())
+            .bind(client.user_agent.as_deref())
+            .bind(gen)
+            .bind(factors)
+            .bind(pending)
+            .bind(pending_remember);
+        let query = match old {
+            Some(old) => query.bind(old),
+            None => query,
+        };
+        query.fetch_one(pool).await
+    })?;
     Ok(id)
 }
 

@@ -80,32 +80,10 @@ async fn reserve_sqlite(
     Ok(Reservation::Granted(ids))
 }
 
-/// Every key's advisory lock, one statement, taken in the order of the locks' numbers (any
-/// fixed order keeps two callers from deadlocking).
-const PG_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(h) FROM \
-     (SELECT DISTINCT hashtextextended(k, 7450) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS l";
-
-/// The counts, and the events when every check has room, in one statement: one row per
-/// check (in order) with its count and oldest event, and the new event's id, which is null
-/// when any check is used up (then nothing was inserted).
-const PG_COUNT_INSERT_SQL: &str = "\
-    WITH c AS ( \
-        SELECT t.i, t.k, t.m, \
-               (SELECT COUNT(*) FROM throttle_events e WHERE e.key = t.k AND e.at >= t.s) AS n, \
-               (SELECT MIN(e.at) FROM throttle_events e WHERE e.key = t.k AND e.at >= t.s) AS oldest \
-        FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(k, m, s, i) \
-    ), ins AS ( \
-        INSERT INTO throttle_events (key, at) \
-        SELECT k, $4 FROM c WHERE NOT EXISTS (SELECT 1 FROM c WHERE n >= m) ORDER BY i \
-        RETURNING id, key \
-    ) \
-    SELECT c.n, c.m, c.oldest, ins.id FROM c LEFT JOIN ins ON ins.key = c.k ORDER BY c.i";
-
-/// [`reserve`] on PostgreSQL in four round trips (begin, lock, count and insert, commit)
-/// rather than two per key and check: the database's own work is part of every sign-in's
-/// cost, on the same cores. The counts cannot be in the locking statement: under READ
-/// COMMITTED a statement's snapshot is taken when it starts, before it waits for a lock, so
-/// it would miss the events of the caller it waited for.
+/// [`reserve`] on PostgreSQL: one call of the function `latch_throttle_reserve` (see its
+/// migration), one round trip instead of four (begin, the locks, the counts and inserts,
+/// commit): the database's own work is part of every sign-in's cost, on the same cores. As
+/// one statement it is its own transaction, so the advisory locks are held until it commits.
 async fn reserve_postgres(
     pool: &sqlx::PgPool,
     checks: &[Check<'_>],
@@ -114,21 +92,16 @@ async fn reserve_postgres(
     let keys: Vec<&str> = checks.iter().map(|c| c.key).collect();
     let maxes: Vec<i64> = checks.iter().map(|c| c.max).collect();
     let sinces: Vec<Timestamp> = checks.iter().map(|c| c.since).collect();
-    let mut tx = pool.begin().await?;
-    sqlx::query(PG_LOCK_SQL)
-        .bind(&keys)
-        .execute(&mut *tx)
-        .await?;
-    let rows: Vec<(i64, i64, Option<Timestamp>, Option<i64>)> = sqlx::query_as(PG_COUNT_INSERT_SQL)
-        .bind(&keys)
-        .bind(&maxes)
-        .bind(&sinces)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows: Vec<(i64, i64, Option<Timestamp>, Option<i64>)> =
+        sqlx::query_as("SELECT * FROM latch_throttle_reserve($1, $2, $3, $4)")
+            .bind(&keys)
+            .bind(&maxes)
+            .bind(&sinces)
+            .bind(now)
+            .fetch_all(pool)
+            .await?;
     if let Some(index) = rows.iter().position(|(n, max, _, _)| n >= max) {
-        // Nothing was inserted; the rollback only ends the transaction and its locks.
-        tx.rollback().await?;
+        // Nothing was inserted.
         return Ok(Reservation::Refused {
             index,
             oldest: rows[index].2,
@@ -137,7 +110,6 @@ async fn reserve_postgres(
     let ids: Option<Vec<i64>> = rows.iter().map(|(_, _, _, id)| *id).collect();
     let ids =
         ids.ok_or_else(|| StoreError::Unavailable("a throttle event was not recorded".into()))?;
-    tx.commit().await?;
     Ok(Reservation::Granted(ids))
 }
 
