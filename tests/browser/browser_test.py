@@ -8,7 +8,8 @@ fresh latch. It covers the pages with JavaScript turned off (register, a form er
 field, sign out, sign in with `next`) and the `/app` client end to end (sign up, sign out,
 a wrong password, sign in, the second step of an account with TOTP), and passkeys with
 Chromium's virtual authenticator (add one on the security page, sign out, sign in with it on
-`/login` and in `/app`, finish a pending TOTP step with it). Any console error, page error or
+`/login` and in `/app`, add it to a password session on `/login/mfa`, finish a pending TOTP
+step with it). Any console error, page error or
 CSP violation fails it. Exit status 0 when every check passed.
 """
 import base64
@@ -262,6 +263,24 @@ def passkeys_end_to_end(browser, watch):
     page.click("#passkey-sign-in")
     page.wait_for_selector("#signed-in:not([hidden])")
     assert page.inner_text("#me-username") == "keyuser"
+
+    # A session signed in by the password alone adds the passkey on /login/mfa (a step-up,
+    # where a `two_factor` rule of forward-auth sends it): back to `next` with both factors.
+    csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
+    password_only = page.request.post(f"{BASE}/api/auth/login", headers={"X-CSRF-Token": csrf},
+                                      data={"login": "keyuser", "password": PASSWORD})
+    assert password_only.status == 200, password_only.text()
+    page.goto(f"{BASE}/login/mfa?next=%2Fposts")
+    page.wait_for_selector("[data-passkey-second-step]:not([hidden])")
+    assert "Confirm your second factor" in page.inner_text("h1"), page.inner_text("h1")
+    shot(page, "login-mfa-step-up")
+    page.click("[data-passkey-second-step]")
+    page.wait_for_url("**/posts")
+    sessions = page.request.get(f"{BASE}/api/auth/sessions").json()["sessions"]
+    current = next(s for s in sessions if s["current"])
+    assert [f["factor"] for f in current["factors"]] == ["password", "passkey"], current
+    page.goto(f"{BASE}/app")
+    page.wait_for_selector("#signed-in:not([hidden])")
 
     # With TOTP on, a passkey finishes the second step of a password sign-in.
     csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
