@@ -41,10 +41,14 @@ impl Taken {
         throttle::release(&state.db, &self.ids).await
     }
 
-    /// [`give_back`](Self::give_back) and [`clear`] `key` in one statement (a successful
-    /// sign-in).
-    pub async fn give_back_and_clear(self, state: &AppState, key: &str) -> Result<(), StoreError> {
-        throttle::release_and_clear(&state.db, &self.ids, key).await
+    /// The events to give back, with a key to [`clear`], for a statement that gives them
+    /// back together with its own work (a sign-in's bookkeeping,
+    /// [`crate::store::users::record_sign_in`]); events it does not give back stay counted.
+    pub fn release<'a>(&'a self, clear: Option<&'a str>) -> throttle::Release<'a> {
+        throttle::Release {
+            ids: &self.ids,
+            clear,
+        }
     }
 }
 

@@ -85,17 +85,15 @@ pub async fn sign_in(
     let limits = throttle::sign_in_limits(state, &account_key, ip_key.as_deref());
     let outcome = match throttle::take(state, &limits).await? {
         Decision::Wait(retry_after) => Err(SignInError::Throttled { retry_after }),
-        Decision::Allowed(taken) => {
-            let outcome = match check(state, credentials, user).await {
-                Ok(user) => Ok(PasswordChecked {
-                    second_step: crate::mfa::methods(state, &user),
-                    user,
-                }),
-                Err(e) => Err(e),
-            };
-            settle(state, taken, &outcome, &account_key).await?;
-            outcome
-        }
+        Decision::Allowed(taken) => match check(state, credentials, user).await {
+            Ok((user, new_hash)) => {
+                record(state, user, new_hash.as_deref(), &taken, &account_key).await
+            }
+            Err(e) => {
+                settle(state, taken, &e).await?;
+                Err(e)
+            }
+        },
     };
     let label = match &outcome {
         Ok(checked) if !checked.second_step.is_empty() => "mfa_required",
@@ -123,32 +121,48 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Keeps the counted attempt when it was a wrong password; otherwise gives it back, and a
-/// success clears the account's count, unless a second factor is still to come: then only
-/// the completed sign-in clears it, or a right password would wipe the wrong codes before it
-/// and the codes could be guessed without end.
-async fn settle(
+/// A right password: records the sign-in and gives the counted attempt back in one step
+/// ([`users::record_sign_in`]), and a success clears the account's count, unless a second
+/// factor is still to come: then only the completed sign-in clears it, or a right password
+/// would wipe the wrong codes before it and the codes could be guessed without end.
+async fn record(
     state: &AppState,
-    taken: Taken,
-    outcome: &Result<PasswordChecked, SignInError>,
+    user: UserRecord,
+    new_hash: Option<&str>,
+    taken: &Taken,
     account_key: &str,
-) -> Result<(), StoreError> {
-    match outcome {
-        Err(SignInError::InvalidCredentials) => {
+) -> Result<PasswordChecked, SignInError> {
+    let second_step = crate::mfa::methods(state, &user);
+    let clear = second_step.is_empty().then_some(account_key);
+    let now = state.clock.now();
+    let gen = (user.id, user.credential_gen);
+    // A revocation (reset, lock) that committed since the read wins: the password checked
+    // above is no longer the account's, so this sign-in fails like a wrong password (and its
+    // attempt stays counted).
+    if !users::record_sign_in(&state.db, gen, now, new_hash, &taken.release(clear)).await? {
+        return Err(SignInError::InvalidCredentials);
+    }
+    Ok(PasswordChecked { user, second_step })
+}
+
+/// A refused attempt: a wrong password keeps its count; any other refusal gives it back.
+async fn settle(state: &AppState, taken: Taken, error: &SignInError) -> Result<(), StoreError> {
+    match error {
+        SignInError::InvalidCredentials => {
             taken.keep();
             Ok(())
         }
-        Ok(checked) if !checked.second_step.is_empty() => taken.give_back(state).await,
-        Ok(_) => taken.give_back_and_clear(state, account_key).await,
-        Err(_) => taken.give_back(state).await,
+        _ => taken.give_back(state).await,
     }
 }
 
+/// Checks the password (and the account's state); returns the user and, when the stored
+/// hash has old parameters, a new hash of the password. Nothing is written.
 async fn check(
     state: &AppState,
     credentials: &Credentials,
     user: Option<UserRecord>,
-) -> Result<UserRecord, SignInError> {
+) -> Result<(UserRecord, Option<String>), SignInError> {
     let verification = state
         .hasher
         .verify(
@@ -174,21 +188,7 @@ async fn check(
     } else {
         None
     };
-    let now = state.clock.now();
-    // A revocation (reset, lock) that committed since the read wins: the password checked
-    // above is no longer the account's, so this sign-in fails like a wrong password.
-    if !users::record_sign_in(
-        &state.db,
-        user.id,
-        user.credential_gen,
-        now,
-        new_hash.as_deref(),
-    )
-    .await?
-    {
-        return Err(SignInError::InvalidCredentials);
-    }
-    Ok(user)
+    Ok((user, new_hash))
 }
 
 /// The sign-in fields as sent (JSON or form).

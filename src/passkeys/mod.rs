@@ -538,11 +538,16 @@ async fn sign_in(
             .map_err(PasskeyError::Store)?;
         return Err(PasskeyError::EmailUnverified);
     }
-    if !users::record_sign_in(&state.db, user.id, user.credential_gen, now, None).await? {
+    // A completed sign-in clears the account's count of failures, as after a second step.
+    let account_key = throttle::user_key(user.id);
+    let release = crate::store::throttle::Release {
+        ids: &[],
+        clear: Some(&account_key),
+    };
+    let gen = (user.id, user.credential_gen);
+    if !users::record_sign_in(&state.db, gen, now, None, &release).await? {
         return Err(refused("credentials changed during the sign-in"));
     }
-    // A completed sign-in clears the account's count of failures, as after a second step.
-    throttle::clear(state, &throttle::user_key(user.id)).await?;
     let new = sessions::start_with(state, Some(&user), &factors, remember, client, session).await?;
     Ok((user, new))
 }

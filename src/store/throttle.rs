@@ -113,6 +113,22 @@ async fn reserve_postgres(
     Ok(Reservation::Granted(ids))
 }
 
+/// Events of [`reserve`] to give back, and a key whose events to forget: what a successful
+/// attempt undoes. Applied by [`apply`], or with a sign-in's own bookkeeping
+/// ([`super::users::record_sign_in`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Release<'a> {
+    /// The attempt's events.
+    pub ids: &'a [i64],
+    /// A key whose every event goes too (a completed sign-in clears the account's count).
+    pub clear: Option<&'a str>,
+}
+
+/// Applies `release` on its own.
+pub async fn apply(db: &Db, release: &Release<'_>) -> Result<(), StoreError> {
+    delete_events(db, release.ids, release.clear).await
+}
+
 /// Gives back events recorded by [`reserve`] (an attempt that turned out not to be a failure).
 pub async fn release(db: &Db, ids: &[i64]) -> Result<(), StoreError> {
     delete_events(db, ids, None).await
@@ -121,12 +137,6 @@ pub async fn release(db: &Db, ids: &[i64]) -> Result<(), StoreError> {
 /// Forgets the failures of `key` (a successful sign-in clears the account's count).
 pub async fn clear(db: &Db, key: &str) -> Result<(), StoreError> {
     delete_events(db, &[], Some(key)).await
-}
-
-/// [`release`] of `ids` and [`clear`] of `key` at once: a successful sign-in, one statement
-/// rather than three (each its own commit).
-pub async fn release_and_clear(db: &Db, ids: &[i64], key: &str) -> Result<(), StoreError> {
-    delete_events(db, ids, Some(key)).await
 }
 
 /// Deletes the events `ids` and every event of `key`, two ids per statement (a sign-in

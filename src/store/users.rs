@@ -147,27 +147,57 @@ pub async fn list(db: &Db) -> Result<Vec<UserRecord>, StoreError> {
         .await)?)
 }
 
-/// Records a successful sign-in, and a re-hashed password when given. Only while the
-/// credential generation is still `gen`: a re-hash of the old password must never overwrite
-/// a password reset that committed meanwhile. `false` when it no longer was.
+/// Records a sign-in of user `id` checked under credential generation `gen` (and stores a
+/// rehashed password), unless a revocation committed since: then nothing is written and it
+/// returns `false` (a rehash of the old password must never overwrite a password reset that
+/// committed meanwhile). When it is recorded, the sign-in's throttle events are given back as
+/// `release` says, in the same statement on PostgreSQL (one round trip and one commit
+/// fewer per sign-in); a sign-in that fails this way keeps them, like a wrong password.
 pub async fn record_sign_in(
     db: &Db,
-    id: i64,
-    gen: i64,
+    (id, gen): (i64, i64),
     now: Timestamp,
     new_hash: Option<&str>,
+    release: &super::throttle::Release<'_>,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE users SET last_login_at = $1, password_hash = COALESCE($2, password_hash) \
-               WHERE id = $3 AND credential_gen = $4";
-    let n = db_run!(db, |pool| sqlx::query(sql)
-        .bind(now)
-        .bind(new_hash)
-        .bind(id)
-        .bind(gen)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(n > 0)
+    match db {
+        Db::Sqlite(pool) => {
+            let sql = "UPDATE users SET last_login_at = $1, \
+                       password_hash = COALESCE($2, password_hash) \
+                       WHERE id = $3 AND credential_gen = $4";
+            let done = sqlx::query(sql)
+                .bind(now)
+                .bind(new_hash)
+                .bind(id)
+                .bind(gen)
+                .execute(pool)
+                .await?;
+            let recorded = done.rows_affected() > 0;
+            if recorded {
+                super::throttle::apply(db, release).await?;
+            }
+            Ok(recorded)
+        }
+        Db::Postgres(pool) => {
+            // A data-modifying WITH runs whether or not the query reads it.
+            let sql = "WITH u AS (UPDATE users SET last_login_at = $1, \
+                           password_hash = COALESCE($2, password_hash) \
+                           WHERE id = $3 AND credential_gen = $4 RETURNING id), \
+                       r AS (DELETE FROM throttle_events WHERE EXISTS (SELECT 1 FROM u) \
+                           AND (id = ANY($5) OR key = $6)) \
+                       SELECT COUNT(*) FROM u";
+            let (recorded,): (i64,) = sqlx::query_as(sql)
+                .bind(now)
+                .bind(new_hash)
+                .bind(id)
+                .bind(gen)
+                .bind(release.ids)
+                .bind(release.clear)
+                .fetch_one(pool)
+                .await?;
+            Ok(recorded > 0)
+        }
+    }
 }
 
 /// Whether a role of that name exists.
