@@ -206,6 +206,27 @@ def sign_out(page):
     page.wait_for_selector("nav >> text=Sign in")
 
 
+def password_sign_in(page, login):
+    """`POST /api/auth/login` with the password, in the page's cookie jar."""
+    csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
+    return page.request.post(f"{BASE}/api/auth/login", headers={"X-CSRF-Token": csrf},
+                             data={"login": login, "password": PASSWORD})
+
+
+def passkey_on_second_step_page(page, name, heading):
+    """"Use a passkey" on /login/mfa (whose heading is `heading`), back to `next`; returns the
+    factors of the session it leaves."""
+    page.goto(f"{BASE}/login/mfa?next=%2Fposts")
+    page.wait_for_selector("[data-passkey-second-step]:not([hidden])")
+    assert heading in page.inner_text("h1"), page.inner_text("h1")
+    shot(page, name)
+    page.click("[data-passkey-second-step]")
+    page.wait_for_url("**/posts")
+    sessions = page.request.get(f"{BASE}/api/auth/sessions").json()["sessions"]
+    current = next(s for s in sessions if s["current"])
+    return [f["factor"] for f in current["factors"]]
+
+
 def passkeys_end_to_end(browser, watch):
     context = browser.new_context()
     page = context.new_page()
@@ -266,19 +287,10 @@ def passkeys_end_to_end(browser, watch):
 
     # A session signed in by the password alone adds the passkey on /login/mfa (a step-up,
     # where a `two_factor` rule of forward-auth sends it): back to `next` with both factors.
-    csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
-    password_only = page.request.post(f"{BASE}/api/auth/login", headers={"X-CSRF-Token": csrf},
-                                      data={"login": "keyuser", "password": PASSWORD})
+    password_only = password_sign_in(page, "keyuser")
     assert password_only.status == 200, password_only.text()
-    page.goto(f"{BASE}/login/mfa?next=%2Fposts")
-    page.wait_for_selector("[data-passkey-second-step]:not([hidden])")
-    assert "Confirm your second factor" in page.inner_text("h1"), page.inner_text("h1")
-    shot(page, "login-mfa-step-up")
-    page.click("[data-passkey-second-step]")
-    page.wait_for_url("**/posts")
-    sessions = page.request.get(f"{BASE}/api/auth/sessions").json()["sessions"]
-    current = next(s for s in sessions if s["current"])
-    assert [f["factor"] for f in current["factors"]] == ["password", "passkey"], current
+    factors = passkey_on_second_step_page(page, "login-mfa-step-up", "Confirm your second factor")
+    assert factors == ["password", "passkey"], factors
     page.goto(f"{BASE}/app")
     page.wait_for_selector("#signed-in:not([hidden])")
 
@@ -307,19 +319,11 @@ def passkeys_end_to_end(browser, watch):
     # The pages do the same: the password, then "Use a passkey instead" on /login/mfa.
     page.goto(f"{BASE}/dashboard")
     sign_out(page)
-    csrf = page.request.get(f"{BASE}/api/auth/csrf").json()["csrf_token"]
-    pending = page.request.post(f"{BASE}/api/auth/login", headers={"X-CSRF-Token": csrf},
-                                data={"login": "keyuser", "password": PASSWORD})
+    pending = password_sign_in(page, "keyuser")
     assert pending.status == 202, pending.text()
     assert "passkey" in pending.json()["methods"], pending.text()
-    page.goto(f"{BASE}/login/mfa?next=%2Fposts")
-    page.wait_for_selector("[data-passkey-second-step]:not([hidden])")
-    shot(page, "login-mfa-passkey")
-    page.click("[data-passkey-second-step]")
-    page.wait_for_url("**/posts")
-    sessions = page.request.get(f"{BASE}/api/auth/sessions").json()["sessions"]
-    current = next(s for s in sessions if s["current"])
-    assert [f["factor"] for f in current["factors"]] == ["password", "passkey"], current
+    factors = passkey_on_second_step_page(page, "login-mfa-passkey", "Two-factor sign-in")
+    assert factors == ["password", "passkey"], factors
     context.close()
 
 
