@@ -46,6 +46,11 @@ impl ActiveSession {
         AuthUser::from_session(&self.record)
     }
 
+    /// Whether a user is signed in with it (not anonymous, not a pending sign-in).
+    pub fn is_signed_in(&self) -> bool {
+        self.record.user_id.is_some()
+    }
+
     /// The public id of this session.
     pub fn id(&self) -> i64 {
         self.record.id
@@ -355,17 +360,29 @@ pub async fn reissue(
     current: Option<&ActiveSession>,
     client: &ClientInfo,
 ) -> Result<Option<NewSession>, StoreError> {
-    let Some(record) = crate::store::users::find_by_id(&state.db, id).await? else {
-        return Ok(None);
-    };
     let factors = current
         .map(ActiveSession::factors)
         .filter(|f| f.iter().next().is_some())
         .unwrap_or_else(|| Factors::one(Factor::Password, state.clock.now()));
     let remember = current.is_some_and(ActiveSession::remember);
-    Ok(Some(
-        start_with(state, Some(&record), &factors, remember, client, None).await?,
-    ))
+    start_for(state, id, &factors, remember, client, None).await
+}
+
+/// A new session of user `id` as stored now, made by `factors`, replacing `previous`; `None`
+/// when the user is gone.
+async fn start_for(
+    state: &AppState,
+    id: i64,
+    factors: &Factors,
+    remember: bool,
+    client: &ClientInfo,
+    previous: Option<&ActiveSession>,
+) -> Result<Option<NewSession>, StoreError> {
+    let Some(record) = crate::store::users::find_by_id(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let new = start_with(state, Some(&record), factors, remember, client, previous).await?;
+    Ok(Some(new))
 }
 
 /// The session that replaces `current` once user `id` added a second factor (TOTP confirmed,
@@ -382,21 +399,16 @@ pub async fn reissue_with_factor(
     let Some(current) = current else {
         return Ok(None);
     };
-    let Some(record) = crate::store::users::find_by_id(&state.db, id).await? else {
-        return Ok(None);
-    };
     let factors = current.factors().and(factor, state.clock.now());
-    let remember = current.remember();
-    let new = start_with(
+    start_for(
         state,
-        Some(&record),
+        id,
         &factors,
-        remember,
+        current.remember(),
         client,
         Some(current),
     )
-    .await?;
-    Ok(Some(new))
+    .await
 }
 
 /// The session that replaces `current` after its user changed their password: a new id and

@@ -12,6 +12,7 @@ use minijinja::context;
 use super::api::{CodeInput, DisableInput, PasswordInput, SecondStepInput};
 use crate::domain::{FieldErrors, NextPath};
 use crate::mfa::{self, MfaError, Setup};
+use crate::sessions::ActiveSession;
 use crate::state::AppState;
 use crate::user::AuthUser;
 use crate::web::base::Base;
@@ -98,7 +99,7 @@ fn refusal(e: impl Into<ApiError>, code_field: &str) -> Result<Refusal, HtmlErro
 async fn passkey_context(
     state: &AppState,
     base: &Base,
-    session: &crate::sessions::ActiveSession,
+    session: &ActiveSession,
     next: Option<String>,
 ) -> Result<minijinja::Value, HtmlError> {
     let waiting = mfa::waiting(state, session, state.clock.now());
@@ -158,10 +159,10 @@ async fn second_step_get(
 fn elsewhere(
     state: &AppState,
     base: &Base,
-    session: Option<&crate::sessions::ActiveSession>,
+    session: Option<&ActiveSession>,
     next: Option<&str>,
 ) -> String {
-    if session.is_some_and(|s| s.user().is_some()) {
+    if session.is_some_and(ActiveSession::is_signed_in) {
         NextPath::or_dashboard_with(next, base.as_str(), &state.return_domains)
             .as_str()
             .to_owned()
@@ -188,7 +189,7 @@ async fn second_step_post(
         &client,
     )
     .await;
-    let flash = if session.as_ref().is_some_and(|s| s.user().is_some()) {
+    let flash = if session.as_ref().is_some_and(ActiveSession::is_signed_in) {
         "step_up"
     } else {
         "signed_in"
