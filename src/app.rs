@@ -199,6 +199,9 @@ impl App {
             servers.abort_all();
         }
         purge.abort();
+        if let Err(e) = state.touches.flush().await {
+            tracing::warn!(error = %e, "could not write last_seen_at at shutdown");
+        }
         state.db.close().await;
         Ok(())
     }

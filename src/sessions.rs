@@ -147,8 +147,11 @@ async fn find_live_record(
     now: Timestamp,
 ) -> Result<Lookup, StoreError> {
     let hash = token.hash();
+    // Asked before any read: a note is forgotten only after its write committed.
+    let own_touch = state.touches.seen(&hash);
     if let Some(cache) = &state.session_cache {
-        if let Some(record) = cache.get(&hash) {
+        if let Some(mut record) = cache.get(&hash) {
+            with_own_touch(&mut record, own_touch);
             if is_live(state, &record, now) {
                 return Ok(Lookup::Live(record));
             }
@@ -156,7 +159,11 @@ async fn find_live_record(
         }
     }
     let ticket = state.session_cache.as_ref().map(|c| c.ticket());
-    Ok(match find_record(state, &hash).await? {
+    let mut found = find_record(state, &hash).await?;
+    if let Some(record) = &mut found {
+        with_own_touch(record, own_touch);
+    }
+    Ok(match found {
         Some(record) if is_live(state, &record, now) => {
             // Only live sessions are kept: a dead one is deleted by the caller.
             if let (Some(cache), Some(ticket)) = (&state.session_cache, ticket) {
@@ -167,6 +174,14 @@ async fn find_live_record(
         Some(_) => Lookup::Dead,
         None => Lookup::Unknown,
     })
+}
+
+/// `last_seen_at` as this node last saw the session, when its write was still on the way
+/// ([`crate::store::touches`]).
+fn with_own_touch(record: &mut SessionRecord, own_touch: Option<Timestamp>) {
+    if let Some(at) = own_touch {
+        record.last_seen_at = record.last_seen_at.max(at);
+    }
 }
 
 /// Reads the record for `hash` from the database.
@@ -212,7 +227,7 @@ pub async fn load(
     // a session alive to within that much of the timeout.
     let interval = TOUCH_INTERVAL.min((state.config.session_idle_timeout_secs / 10).max(1));
     if now - record.last_seen_at >= interval {
-        store::touch(&state.db, record.id, now).await?;
+        state.touches.note(token.hash(), record.id, now);
         record.last_seen_at = now;
         if let Some(cache) = &state.session_cache {
             cache.touched(&token.hash(), now);

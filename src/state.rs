@@ -59,6 +59,8 @@ pub struct Shared {
     pub relying_party: Result<Arc<webauthn_rs_core::WebauthnCore>, Arc<str>>,
     /// The opt-in session cache (`session_cache_ms`; `None` when off).
     pub session_cache: Option<crate::store::session_cache::SessionCache>,
+    /// `last_seen_at` written behind the request (see [`crate::store::touches`]).
+    pub touches: Arc<crate::store::touches::Touches>,
     /// The per-request metric handles, registered once per label set.
     pub http_metrics: crate::telemetry::HttpMetrics,
     /// Passkey sign-ins started per client IP, counted in memory (see
@@ -160,6 +162,7 @@ impl AppState {
                 std::time::Duration::from_millis(config.session_cache_ms),
             ),
             session_batcher,
+            touches: crate::store::touches::Touches::new(db.clone()),
             access_rules: Arc::new(access_rules),
             return_domains: Arc::new(return_domains),
             base_path: Arc::from(config.base_path()),

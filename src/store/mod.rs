@@ -21,6 +21,7 @@ pub mod session_cache;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
+pub mod touches;
 pub mod users;
 
 use std::str::FromStr;

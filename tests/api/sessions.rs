@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use crate::{backend_test, db_test};
+use latch::clock::Clock;
 use latch::store::Db;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use reqwest::{Response, StatusCode};
@@ -315,6 +316,101 @@ db_test! {
         assert_eq!(client.get("/dashboard").await.status(), StatusCode::OK, "activity on a page counts too");
         app.clock.advance(31 * MINUTE);
         assert_eq!(verify_status(&client).await, StatusCode::UNAUTHORIZED, "31 min idle after the last request");
+    }
+}
+
+/// The `last_seen_at` of the newest signed-in session (the client's).
+async fn last_seen(app: &TestApp) -> Vec<i64> {
+    let sql =
+        "SELECT last_seen_at FROM sessions WHERE user_id IS NOT NULL ORDER BY id DESC LIMIT 1";
+    match &app.db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+    }
+}
+
+/// Polls until the newest session's `last_seen_at` is within `times` (the write comes behind the
+/// request); returns them.
+async fn wait_for_last_seen(app: &TestApp, times: std::ops::RangeInclusive<i64>) -> Vec<i64> {
+    for _ in 0..100 {
+        let seen = last_seen(app).await;
+        if seen.iter().all(|t| times.contains(t)) {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "last_seen_at never within {times:?}: {:?}",
+        last_seen(app).await
+    );
+}
+
+db_test! {
+    async fn sec_s4_activity_is_written_for_other_nodes_behind_the_request(app) {
+        let client = signed_in(&app, "alice", false).await;
+        app.clock.advance(20 * MINUTE);
+        let before = app.clock.now();
+        assert_eq!(verify_status(&client).await, StatusCode::OK);
+        // What another node reads: the database, a moment after the answer.
+        let written = wait_for_last_seen(&app, before..=app.clock.now()).await;
+        app.clock.advance(30);
+        assert_eq!(verify_status(&client).await, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(last_seen(&app).await, written, "written again within the minute");
+    }
+}
+
+db_test! {
+    async fn a_request_that_moves_the_idle_timeout_does_not_wait_for_a_writer(app) {
+        let client = signed_in(&app, "alice", false).await;
+        app.clock.advance(20 * MINUTE);
+        let before = app.clock.now();
+        // Another writer holds what the `last_seen_at` write needs: SQLite's write lock, the
+        // session's row on PostgreSQL.
+        let lock = hold_session_rows(&app).await;
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(3), verify_status(&client)).await;
+        assert_eq!(answer.ok(), Some(StatusCode::OK), "the request waited for the writer");
+        assert!(last_seen(&app).await.iter().all(|&t| t < before), "written through the lock");
+        drop(lock);
+        wait_for_last_seen(&app, before..=app.clock.now()).await;
+        app.clock.advance(20 * MINUTE);
+        assert_eq!(verify_status(&client).await, StatusCode::OK, "20 min idle after the noted request");
+    }
+}
+
+/// A transaction holding the lock a `last_seen_at` write needs, until dropped.
+enum RowLock {
+    Sqlite(#[allow(dead_code)] sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(#[allow(dead_code)] sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Drop for RowLock {
+    fn drop(&mut self) {
+        if let RowLock::Sqlite(conn) = self {
+            // A pooled connection returned mid-transaction would keep the lock.
+            conn.close_on_drop();
+        }
+    }
+}
+
+async fn hold_session_rows(app: &TestApp) -> RowLock {
+    match &app.db {
+        Db::Sqlite(pool) => {
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            RowLock::Sqlite(conn)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("SELECT id FROM sessions FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+            RowLock::Postgres(tx)
+        }
     }
 }
 
