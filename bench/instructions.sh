@@ -5,9 +5,9 @@
 #   bash bench/instructions.sh [sqlite|postgres] [N]   (N requests per endpoint, default 2000)
 #
 # Starts latch under callgrind, signs in once, then for /healthz and for verify_auth (with the
-# cookie) zeroes the counters, sends N keep-alive requests from one client and dumps the
-# counters: instructions / N is the server's cost of one request (the PostgreSQL server's own
-# work is not counted). The dumps stay in $OUT (default /tmp/latch-callgrind) for
+# cookie, then with an API token) zeroes the counters, sends N keep-alive requests from one
+# client and dumps the counters: instructions / N is the server's cost of one request (the
+# PostgreSQL server's own work is not counted). The dumps stay in $OUT (default /tmp/latch-callgrind) for
 # callgrind_annotate. Needs valgrind and a release build (LATCH_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,14 @@ c.request("POST", "/api/auth/login", json.dumps({"login": "bench", "password": "
           {"Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": token})
 r = c.getresponse(); r.read(); assert r.status == 200, r.status
 cookie = r.getheader("Set-Cookie").split(";")[0]
-for name, path, headers in [("healthz", "/healthz", {}), ("verify_auth", "/api/auth/verify_auth", {"Cookie": cookie})]:
+r, body = get("/api/auth/csrf", {"Cookie": cookie})
+token = json.loads(body)["csrf_token"]
+c.request("POST", "/api/auth/tokens", json.dumps({"name": "bench"}),
+          {"Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": token})
+r = c.getresponse(); body = r.read(); assert r.status == 201, (r.status, body)
+bearer = "Bearer " + json.loads(body)["secret"]
+for name, path, headers in [("healthz", "/healthz", {}), ("verify_auth", "/api/auth/verify_auth", {"Cookie": cookie}),
+                            ("verify_auth_bearer", "/api/auth/verify_auth", {"Authorization": bearer})]:
     for _ in range(200):  # warm: metric handles, statement caches
         assert get(path, headers)[0].status == 200
     subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)

@@ -199,8 +199,10 @@ impl App {
             servers.abort_all();
         }
         purge.abort();
-        if let Err(e) = state.touches.flush().await {
-            tracing::warn!(error = %e, "could not write last_seen_at at shutdown");
+        for touches in [&state.touches, &state.token_uses] {
+            if let Err(e) = touches.flush().await {
+                tracing::warn!(error = %e, "could not write a last use at shutdown");
+            }
         }
         state.db.close().await;
         Ok(())

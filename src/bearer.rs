@@ -5,7 +5,6 @@
 use crate::domain::SecretToken;
 use crate::state::AppState;
 use crate::store::api_tokens;
-use crate::store::users;
 use crate::store::StoreError;
 use crate::user::AuthUser;
 
@@ -24,22 +23,28 @@ async fn find(state: &AppState, secret: &str, touch: bool) -> Result<Option<Auth
     let Some(secret) = SecretToken::from_client(secret.trim()) else {
         return Ok(None);
     };
-    let Some(token) = api_tokens::find(&state.db, &secret.hash()).await? else {
+    let hash = secret.hash();
+    let found = match state
+        .session_reader
+        .as_ref()
+        .and_then(|r| r.find_bearer(&hash))
+    {
+        Some(found) => found,
+        None => api_tokens::find(&state.db, &hash).await?,
+    };
+    let Some(found) = found else {
         return Ok(None);
     };
     let now = state.clock.now();
-    if token.expires_at.is_some_and(|at| at <= now) {
+    if found.expires_at.is_some_and(|at| at <= now) {
         return Ok(None);
     }
-    let Some(user) = users::find_by_id(&state.db, token.user_id).await? else {
-        return Ok(None);
-    };
     // A lock also ends every token; this covers one created in the same instant.
-    if user.locked || user.credential_gen != token.credential_gen {
+    if found.user.locked {
         return Ok(None);
     }
-    if touch && token.last_used_at.is_none_or(|at| now - at >= 60) {
-        api_tokens::touch(&state.db, token.id, now).await?;
+    if touch && found.last_used_at.is_none_or(|at| now - at >= 60) {
+        state.token_uses.note(hash, found.token_id, now);
     }
-    Ok(Some(AuthUser::from(&user)))
+    Ok(Some(AuthUser::from(&found.user)))
 }

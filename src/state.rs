@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::passwords::PasswordHasher;
+use crate::store::touches::{Touched, Touches};
 use crate::store::{Db, StoreError};
 
 /// What every handler shares: one `Arc`, so the clone every request makes is one atomic
@@ -42,7 +43,8 @@ pub struct Shared {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Parsed `trusted_proxies`.
     pub trusted_proxies: Arc<Vec<crate::domain::client_ip::IpRange>>,
-    /// SQLite only: inline read path for the session lookup (see [`crate::store::fast_read`]).
+    /// SQLite only: inline read path for the session and bearer lookups (see
+    /// [`crate::store::fast_read`]).
     pub session_reader: Option<crate::store::fast_read::SqliteReader>,
     /// PostgreSQL only: concurrent session lookups share one query (see
     /// [`crate::store::session_batch`]).
@@ -60,7 +62,9 @@ pub struct Shared {
     /// The opt-in session cache (`session_cache_ms`; `None` when off).
     pub session_cache: Option<crate::store::session_cache::SessionCache>,
     /// `last_seen_at` written behind the request (see [`crate::store::touches`]).
-    pub touches: Arc<crate::store::touches::Touches>,
+    pub touches: Arc<Touches>,
+    /// API tokens' `last_used_at`, likewise.
+    pub token_uses: Arc<Touches>,
     /// The per-request metric handles, registered once per label set.
     pub http_metrics: crate::telemetry::HttpMetrics,
     /// Passkey sign-ins started per client IP, counted in memory (see
@@ -162,7 +166,8 @@ impl AppState {
                 std::time::Duration::from_millis(config.session_cache_ms),
             ),
             session_batcher,
-            touches: crate::store::touches::Touches::new(db.clone()),
+            touches: Touches::new(db.clone(), Touched::SessionLastSeen),
+            token_uses: Touches::new(db.clone(), Touched::TokenLastUsed),
             access_rules: Arc::new(access_rules),
             return_domains: Arc::new(return_domains),
             base_path: Arc::from(config.base_path()),

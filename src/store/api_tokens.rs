@@ -1,5 +1,8 @@
 //! Personal API tokens (`Authorization: Bearer`), keyed by the hash of their secret.
 
+use std::sync::LazyLock;
+
+use super::users::{self, UserRecord};
 use super::{db_run, Db, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::TokenHash;
@@ -19,19 +22,18 @@ pub struct ApiTokenRecord {
     pub expires_at: Option<Timestamp>,
 }
 
-/// A token found by its secret, with its owner's id.
+/// A token found by its secret, with its owner as stored (one read per bearer request).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BearerRecord {
     /// Token id.
-    pub id: i64,
-    /// Owner.
-    pub user_id: i64,
+    pub token_id: i64,
     /// Expiry.
     pub expires_at: Option<Timestamp>,
     /// Last use.
     pub last_used_at: Option<Timestamp>,
-    /// The owner's credential generation it was made under.
-    pub credential_gen: i64,
+    /// The owner, whose credential generation is the token's (the lookup checks it).
+    #[sqlx(flatten)]
+    pub user: UserRecord,
 }
 
 const COLUMNS: &str = "id, name, created_at, last_used_at, expires_at";
@@ -89,25 +91,47 @@ pub async fn delete_for_user(db: &Db, user_id: i64, id: i64) -> Result<bool, Sto
     Ok(n > 0)
 }
 
-/// The token with this secret hash, while its credential generation is its owner's.
-pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<BearerRecord>, StoreError> {
-    let sql = "SELECT t.id, t.user_id, t.expires_at, t.last_used_at, t.credential_gen \
-               FROM api_tokens t JOIN users u ON u.id = t.user_id \
-               WHERE t.token_hash = $1 AND t.credential_gen = u.credential_gen";
-    Ok(db_run!(db, |pool| sqlx::query_as::<_, BearerRecord>(sql)
-        .bind(hash.as_bytes())
-        .fetch_optional(pool)
-        .await)?)
+/// [`find`]'s statement: the token and its owner's columns in one indexed read.
+pub fn find_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT t.id AS token_id, t.expires_at, t.last_used_at, {} \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.credential_gen = u.credential_gen",
+            users::columns_of("u")
+        )
+    });
+    SQL.as_str()
 }
 
-/// Records a use.
-pub async fn touch(db: &Db, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    let sql = "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2";
-    db_run!(db, |pool| sqlx::query(sql)
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
+/// The token with this secret hash and its owner, while its credential generation is the
+/// owner's.
+pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<BearerRecord>, StoreError> {
+    Ok(db_run!(db, |pool| sqlx::query_as::<_, BearerRecord>(
+        find_sql()
+    )
+    .bind(hash.as_bytes())
+    .fetch_optional(pool)
+    .await)?)
+}
+
+/// Records the use of the tokens whose ids follow at `$1` (never moving it back). Written
+/// behind the request by [`super::touches`].
+pub const TOUCH_SQL: &str = "UPDATE api_tokens SET last_used_at = $1 \
+     WHERE (last_used_at IS NULL OR last_used_at < $1) AND id IN (";
+
+#[cfg(test)]
+mod tests {
+    /// `fast_read` reads the columns by position: a change of order must show here first.
+    #[test]
+    fn the_bearer_lookup_has_the_column_order_fast_read_expects() {
+        assert_eq!(
+            super::find_sql(),
+            "SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id, u.username, u.email, \
+             u.email_verified, u.password_hash, u.first_name, u.last_name, u.roles, u.locked, \
+             u.created_at, u.last_login_at, u.credential_gen, u.mfa_enabled, u.passkey_count \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.credential_gen = u.credential_gen"
+        );
+    }
 }

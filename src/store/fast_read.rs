@@ -1,5 +1,6 @@
-//! SQLite only: the session lookup of every authenticated request, run inline on a small set
-//! of read-only connections instead of through sqlx.
+//! SQLite only: the lookup of every authenticated request (the session of a cookie, the API
+//! token of a bearer secret), run inline on a small set of read-only connections instead of
+//! through sqlx.
 //!
 //! Why: sqlx gives each SQLite connection its own worker thread, so every query is two
 //! thread handoffs. Profiling `verify_auth` under load showed about half of the process's CPU
@@ -17,7 +18,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use super::api_tokens::{self, BearerRecord};
 use super::sessions::{SessionRecord, FIND_SQL};
+use super::users::UserRecord;
 use crate::domain::TokenHash;
 
 /// Bytes of the database file each reader maps (address space, not memory: pages are the
@@ -53,6 +56,7 @@ impl SqliteReader {
             // sessions miss that cache on nearly every page.
             conn.pragma_update(None, "mmap_size", MMAP_SIZE).ok()?;
             conn.prepare_cached(FIND_SQL).ok()?;
+            conn.prepare_cached(api_tokens::find_sql()).ok()?;
             connections.push(Mutex::new(conn));
         }
         Some(Self {
@@ -64,20 +68,34 @@ impl SqliteReader {
     /// The session for `hash`; `None` when no connection was free or the read failed (the
     /// caller then asks sqlx).
     pub fn find_session(&self, hash: &TokenHash) -> Option<Option<SessionRecord>> {
+        self.with_connection(|conn| read_session(conn, hash))
+    }
+
+    /// The API token for `hash` with its owner (see [`api_tokens::find`]); `None` as for
+    /// [`Self::find_session`].
+    pub fn find_bearer(&self, hash: &TokenHash) -> Option<Option<BearerRecord>> {
+        self.with_connection(|conn| read_bearer(conn, hash))
+    }
+
+    /// Runs `read` on the first free connection; `None` when none was free or it failed.
+    fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.connections.len();
         let conn = (0..n).find_map(|i| self.connections[(start + i) % n].try_lock().ok())?;
-        match read(&conn, hash) {
+        match read(&conn) {
             Ok(found) => Some(found),
             Err(e) => {
-                tracing::debug!(error = %e, "inline session read failed; using the pool");
+                tracing::debug!(error = %e, "inline read failed; using the pool");
                 None
             }
         }
     }
 }
 
-fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionRecord>> {
+fn read_session(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionRecord>> {
     let mut statement = conn.prepare_cached(FIND_SQL)?;
     // Column 0 is `token_hash` (see `FIND_SQL`).
     statement
@@ -102,6 +120,36 @@ fn read(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<SessionR
                 pending_user_id: row.get(17)?,
                 pending_remember: row.get(18)?,
                 passkey_count: row.get(19)?,
+            })
+        })
+        .optional()
+}
+
+/// Columns by position, in the order of [`api_tokens::find_sql`] (its test pins the order).
+fn read_bearer(conn: &Connection, hash: &TokenHash) -> rusqlite::Result<Option<BearerRecord>> {
+    let mut statement = conn.prepare_cached(api_tokens::find_sql())?;
+    statement
+        .query_row([hash.as_bytes()], |row| {
+            Ok(BearerRecord {
+                token_id: row.get(0)?,
+                expires_at: row.get(1)?,
+                last_used_at: row.get(2)?,
+                user: UserRecord {
+                    id: row.get(3)?,
+                    username: row.get(4)?,
+                    email: row.get(5)?,
+                    email_verified: row.get(6)?,
+                    password_hash: row.get(7)?,
+                    first_name: row.get(8)?,
+                    last_name: row.get(9)?,
+                    roles: row.get(10)?,
+                    locked: row.get(11)?,
+                    created_at: row.get(12)?,
+                    last_login_at: row.get(13)?,
+                    credential_gen: row.get(14)?,
+                    mfa_enabled: row.get(15)?,
+                    passkey_count: row.get(16)?,
+                },
             })
         })
         .optional()

@@ -144,34 +144,11 @@ pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<SessionRecord>, St
         .await)?)
 }
 
-/// Most sessions one [`touch_many`] statement names.
-pub const TOUCH_BATCH: usize = 500;
-
-/// Moves the idle timeout of the sessions `ids` forward to `now` (never back: another node
-/// may have written a later time). Called behind the request by [`super::touches`].
-pub async fn touch_many(db: &Db, now: Timestamp, ids: &[i64]) -> Result<(), StoreError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut sql =
-        String::from("UPDATE sessions SET last_seen_at = $1 WHERE last_seen_at < $1 AND id IN (");
-    for i in 0..ids.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('$');
-        sql.push_str(&(i + 2).to_string());
-    }
-    sql.push(')');
-    db_run!(db, |pool| {
-        let mut query = sqlx::query(&sql).bind(now);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.execute(pool).await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
-}
+/// Moves the idle timeout of the sessions whose ids follow forward to `$1` (never back:
+/// another node may have written a later time). Written behind the request by
+/// [`super::touches`].
+pub const TOUCH_SQL: &str =
+    "UPDATE sessions SET last_seen_at = $1 WHERE last_seen_at < $1 AND id IN (";
 
 /// Ends one session by its secret's hash.
 pub async fn delete_by_hash(db: &Db, hash: &TokenHash) -> Result<(), StoreError> {

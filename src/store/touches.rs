@@ -1,4 +1,5 @@
-//! `last_seen_at` written behind the request instead of inside it.
+//! `last_seen_at` (sessions) and `last_used_at` (API tokens) written behind the request
+//! instead of inside it.
 //!
 //! Why: moving a session's idle timeout forward (once a minute per session) was the only write
 //! of an authenticated request, and it waited for the database's write lock. On SQLite that
@@ -15,12 +16,14 @@
 //! before, which is within the minute by which `last_seen_at` is rounded anyway. A write that
 //! fails is logged and dropped: the session's next request after the touch interval notes
 //! it again, and until then it is at most one minute closer to its idle timeout.
+//!
+//! An API token's `last_used_at` is only shown to its owner, so its notes are not read back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{Db, StoreError};
+use super::{db_run, Db, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::TokenHash;
 
@@ -28,6 +31,7 @@ use crate::domain::TokenHash;
 #[derive(Debug)]
 pub struct Touches {
     db: Db,
+    touched: Touched,
     notes: Mutex<Notes>,
     /// Entries in both maps, so that [`Touches::seen`] skips the lock when there are none.
     count: AtomicUsize,
@@ -44,7 +48,29 @@ struct Notes {
     writing: HashMap<TokenHash, Note>,
 }
 
-/// A session's row id and when it was seen.
+/// The column a [`Touches`] moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// `sessions.last_seen_at`: the idle timeout.
+    SessionLastSeen,
+    /// `api_tokens.last_used_at`: shown in the owner's token list.
+    TokenLastUsed,
+}
+
+impl Touched {
+    /// The statement's head, up to the list of ids.
+    fn statement(self) -> &'static str {
+        match self {
+            Self::SessionLastSeen => super::sessions::TOUCH_SQL,
+            Self::TokenLastUsed => super::api_tokens::TOUCH_SQL,
+        }
+    }
+}
+
+/// Most rows one statement names.
+const BATCH: usize = 500;
+
+/// A row id and when it was seen.
 #[derive(Debug, Clone, Copy)]
 struct Note {
     id: i64,
@@ -52,18 +78,19 @@ struct Note {
 }
 
 impl Touches {
-    /// Notes for sessions in `db`.
-    pub fn new(db: Db) -> Arc<Self> {
+    /// Notes for the `touched` column in `db`.
+    pub fn new(db: Db, touched: Touched) -> Arc<Self> {
         Arc::new(Self {
             db,
+            touched,
             notes: Mutex::new(Notes::default()),
             count: AtomicUsize::new(0),
             running: AtomicBool::new(false),
         })
     }
 
-    /// Notes that session `id` (of token hash `hash`) was seen at `at`, and starts the writer
-    /// if it is not running. Must be called within a Tokio runtime.
+    /// Notes that row `id` (of token hash `hash`) was seen at `at`, and starts the writer if
+    /// it is not running. Must be called within a Tokio runtime.
     pub fn note(self: &Arc<Self>, hash: TokenHash, id: i64, at: Timestamp) {
         let Ok(mut notes) = self.notes.lock() else {
             return;
@@ -93,7 +120,7 @@ impl Touches {
     /// Writes everything noted so far (at shutdown, when no writer task may finish).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let taken = self.take();
-        let result = write(&self.db, &taken).await;
+        let result = write(&self.db, self.touched, &taken).await;
         self.done(&taken);
         result
     }
@@ -112,8 +139,9 @@ impl Touches {
                 }
                 return;
             }
-            if let Err(e) = write(&self.db, &taken).await {
-                tracing::warn!(error = %e, sessions = taken.len(), "could not write last_seen_at");
+            if let Err(e) = write(&self.db, self.touched, &taken).await {
+                let touched = self.touched;
+                tracing::warn!(error = %e, rows = taken.len(), ?touched, "could not write a last use");
             }
             self.done(&taken);
         }
@@ -159,17 +187,47 @@ impl Touches {
     }
 }
 
-/// One statement per distinct time: sessions seen in the same second share it.
-async fn write(db: &Db, taken: &HashMap<TokenHash, Note>) -> Result<(), StoreError> {
+/// One statement per distinct time: rows seen in the same second share it.
+async fn write(
+    db: &Db,
+    touched: Touched,
+    taken: &HashMap<TokenHash, Note>,
+) -> Result<(), StoreError> {
     let mut by_time: BTreeMap<Timestamp, Vec<i64>> = BTreeMap::new();
     for note in taken.values() {
         by_time.entry(note.at).or_default().push(note.id);
     }
     for (at, ids) in by_time {
-        for chunk in ids.chunks(super::sessions::TOUCH_BATCH) {
-            super::sessions::touch_many(db, at, chunk).await?;
+        for chunk in ids.chunks(BATCH) {
+            touch_many(db, touched, at, chunk).await?;
         }
     }
+    Ok(())
+}
+
+/// `touched`'s statement for `ids` at `at`.
+async fn touch_many(
+    db: &Db,
+    touched: Touched,
+    at: Timestamp,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    let mut sql = String::from(touched.statement());
+    for i in 0..ids.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('$');
+        sql.push_str(&(i + 2).to_string());
+    }
+    sql.push(')');
+    db_run!(db, |pool| {
+        let mut query = sqlx::query(&sql).bind(at);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.execute(pool).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -197,7 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_note_is_read_back_until_it_is_written() {
-        let touches = Touches::new(memory_db().await);
+        let touches = Touches::new(memory_db().await, Touched::SessionLastSeen);
         assert_eq!(touches.seen(&hash(1)), None);
         touches.note(hash(1), 1, 100);
         touches.note(hash(1), 1, 90); // an older time never moves the note back
@@ -221,7 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_later_note_outlives_the_write_of_an_earlier_one() {
-        let touches = Touches::new(memory_db().await);
+        let touches = Touches::new(memory_db().await, Touched::SessionLastSeen);
         {
             let mut notes = touches.notes.lock().unwrap();
             notes.waiting.insert(hash(7), Note { id: 7, at: 100 });

@@ -77,6 +77,16 @@ const USER_COLUMNS: &str = "id, username, email, email_verified, password_hash, 
      last_name, roles, locked, created_at, last_login_at, credential_gen, mfa_enabled, \
      passkey_count";
 
+/// The columns of [`UserRecord`] qualified by `alias`, for a join that reads the user with
+/// another row (built once by its caller).
+pub fn columns_of(alias: &str) -> String {
+    let qualified: Vec<String> = USER_COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect();
+    qualified.join(", ")
+}
+
 /// Inserts a user; [`StoreError::Conflict`] when the username or email is taken.
 pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<UserRecord, StoreError> {
     let sql = format!(

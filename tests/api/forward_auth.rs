@@ -458,6 +458,8 @@ backend_test! {
                 assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
             }
         }
+        // Long enough for a write made behind the request (as a normal request's is) to land.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert_eq!(session_rows(&app).await, before, "forward-auth wrote a session");
         assert_eq!(token_uses(&app).await, tokens_before, "forward-auth recorded a token use");
         // An expired session is only reported absent, not deleted.

@@ -41,6 +41,41 @@ db_test! {
     }
 }
 
+/// The token's `last_used_at` in its owner's list once it is no longer `old` (it is written
+/// behind the request).
+async fn wait_for_last_use(app: &TestApp, old: &Value) -> Value {
+    for _ in 0..100 {
+        let list: Value = app.get("/api/auth/tokens").await.json().await.unwrap();
+        let used = list["tokens"][0]["last_used_at"].clone();
+        if &used != old {
+            return used;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("last_used_at stayed {old}");
+}
+
+db_test! {
+    async fn a_token_use_is_recorded_to_the_minute_behind_the_request(app) {
+        app.signup("alice", "alice@example.com", PASSWORD).await;
+        let (_, body) = create_token(&app, json!({"name": "ci"})).await;
+        let secret = body["secret"].as_str().unwrap().to_owned();
+        assert!(body["token"]["last_used_at"].is_null());
+        let verify = || async { bearer_get(&app, "/api/auth/verify_auth", &secret).send().await.unwrap().status() };
+        assert_eq!(verify().await, StatusCode::OK);
+        let first = wait_for_last_use(&app, &Value::Null).await;
+        assert!(first.is_string(), "{first}");
+        app.clock.advance(30);
+        assert_eq!(verify().await, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let list: Value = app.get("/api/auth/tokens").await.json().await.unwrap();
+        assert_eq!(list["tokens"][0]["last_used_at"], first, "recorded again within the minute");
+        app.clock.advance(60);
+        assert_eq!(verify().await, StatusCode::OK);
+        wait_for_last_use(&app, &first).await;
+    }
+}
+
 db_test! {
     async fn sec_c3_bearer_requests_need_no_csrf_token_and_ignore_the_cookie(app) {
         app.signup("alice", "alice@example.com", PASSWORD).await;
