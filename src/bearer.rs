@@ -25,7 +25,7 @@ async fn find(state: &AppState, secret: &str, touch: bool) -> Result<Option<Auth
     };
     let hash = secret.hash();
     let found = match state
-        .session_reader
+        .sqlite_reader
         .as_ref()
         .and_then(|r| r.find_bearer(&hash))
     {

@@ -190,7 +190,7 @@ async fn find_record(
     hash: &crate::domain::TokenHash,
 ) -> Result<Option<SessionRecord>, StoreError> {
     if let Some(found) = state
-        .session_reader
+        .sqlite_reader
         .as_ref()
         .and_then(|r| r.find_session(hash))
     {
@@ -227,10 +227,11 @@ pub async fn load(
     // a session alive to within that much of the timeout.
     let interval = TOUCH_INTERVAL.min((state.config.session_idle_timeout_secs / 10).max(1));
     if now - record.last_seen_at >= interval {
-        state.touches.note(token.hash(), record.id, now);
+        let hash = token.hash();
+        state.touches.note(hash, record.id, now);
         record.last_seen_at = now;
         if let Some(cache) = &state.session_cache {
-            cache.touched(&token.hash(), now);
+            cache.touched(&hash, now);
         }
     }
     Ok(Some(ActiveSession { token, record }))
@@ -529,7 +530,7 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, StoreError> {
     };
     // The inline reader exists only for a SQLite file (not an in-memory database, which a
     // second connection would not see).
-    if let (Some(path), Some(_)) = (state.db.sqlite_path(), &state.session_reader) {
+    if let (Some(path), Some(_)) = (state.db.sqlite_path(), &state.sqlite_reader) {
         return store::purge_sqlite_file(path, cutoffs, PURGE_PAUSE).await;
     }
     let mut total = 0;

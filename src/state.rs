@@ -45,7 +45,7 @@ pub struct Shared {
     pub trusted_proxies: Arc<Vec<crate::domain::client_ip::IpRange>>,
     /// SQLite only: inline read path for the session and bearer lookups (see
     /// [`crate::store::fast_read`]).
-    pub session_reader: Option<crate::store::fast_read::SqliteReader>,
+    pub sqlite_reader: Option<crate::store::fast_read::SqliteReader>,
     /// PostgreSQL only: concurrent session lookups share one query (see
     /// [`crate::store::session_batch`]).
     pub session_batcher: Option<Arc<crate::store::session_batch::SessionBatcher>>,
@@ -133,7 +133,7 @@ impl AppState {
             .iter()
             .filter_map(|p| crate::domain::client_ip::IpRange::parse(p))
             .collect();
-        let session_reader = db.sqlite_path().and_then(|path| {
+        let sqlite_reader = db.sqlite_path().and_then(|path| {
             let count = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
             crate::store::fast_read::SqliteReader::open(&path, count)
         });
@@ -161,7 +161,7 @@ impl AppState {
         Ok(Self(Arc::new(Shared {
             passkey_starts,
             relying_party,
-            session_reader,
+            sqlite_reader,
             session_cache: crate::store::session_cache::SessionCache::new(
                 std::time::Duration::from_millis(config.session_cache_ms),
             ),
